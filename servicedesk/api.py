@@ -1,0 +1,99 @@
+"""REST API for employees' own tickets. Another person's ticket is a 404, never a 403."""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+
+from servicedesk import selectors, services
+from servicedesk.models import Ticket
+from servicedesk.roles import request_user
+from servicedesk.serializers import (
+    CommentCreateSerializer,
+    CommentSerializer,
+    ReopenSerializer,
+    TicketCreateSerializer,
+    TicketSerializer,
+)
+
+
+class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = TicketSerializer
+
+    def get_queryset(self) -> QuerySet[Ticket]:
+        return selectors.tickets_of_requester(requester=request_user(self.request))
+
+    @extend_schema(request=TicketCreateSerializer, responses={201: TicketSerializer})
+    def create(self, request: Request) -> Response:
+        data = TicketCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = services.ticket_submit(requester=request_user(request), **data.validated_data)
+        body = TicketSerializer(ticket, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["GET"], responses={200: CommentSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=CommentCreateSerializer, responses={201: CommentSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def comments(self, request: Request, pk: str | None = None) -> Response:
+        ticket = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.public_comments(ticket=ticket))
+            return self.get_paginated_response(CommentSerializer(page, many=True).data)
+        data = CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = _or_conflict(
+            lambda: services.comment_add_reply(
+                ticket=ticket, author=request_user(request), body=data.validated_data["body"]
+            )
+        )
+        return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: TicketSerializer})
+    @action(detail=True, methods=["post"])
+    def confirm(self, request: Request, pk: str | None = None) -> Response:
+        ticket = _or_conflict(
+            lambda: services.ticket_confirm_resolution(ticket=self.get_object(), user=request_user(request))
+        )
+        return Response(self._serialize(ticket))
+
+    @extend_schema(request=ReopenSerializer, responses={200: TicketSerializer})
+    @action(detail=True, methods=["post"])
+    def reopen(self, request: Request, pk: str | None = None) -> Response:
+        ticket = self.get_object()
+        data = ReopenSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = _or_conflict(
+            lambda: services.ticket_reopen(
+                ticket=ticket, user=request_user(request), reason=data.validated_data["reason"]
+            )
+        )
+        return Response(self._serialize(ticket))
+
+    def _serialize(self, ticket: Ticket) -> object:
+        return TicketSerializer(ticket, context=self.get_serializer_context()).data
+
+    def get_serializer_class(self) -> type[BaseSerializer]:
+        return TicketCreateSerializer if self.action == "create" else TicketSerializer
+
+
+class Conflict(ValidationError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+T = TypeVar("T")
+
+
+def _or_conflict(call: Callable[[], T]) -> T:
+    """Run a service; a state the ticket does not allow becomes a 409 with the service's message."""
+    try:
+        return call()
+    except services.TicketError as error:
+        raise Conflict({"detail": str(error)}) from error

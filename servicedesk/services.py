@@ -1,0 +1,238 @@
+"""Every write to tickets and comments goes through these functions, one transaction each."""
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from servicedesk.models import (
+    AuthorKind,
+    Comment,
+    EscalationReason,
+    Queue,
+    Ticket,
+    TicketStatus,
+    Visibility,
+)
+from servicedesk.states import can_transition
+
+logger = logging.getLogger(__name__)
+
+
+class TicketError(Exception):
+    """An action the ticket's current state does not allow. The message is shown to the user."""
+
+
+def _enqueue_triage(ticket_id: int) -> None:
+    """Hand the ticket to the agent worker once the transaction that created it has committed.
+
+    ``robust=True``: if the broker is down the ticket is still saved (status "new"), and the
+    periodic sweep hands it to the worker once the broker is back.
+    """
+    from agents.tasks import enqueue_ticket  # the agents app depends on servicedesk, not the reverse
+
+    transaction.on_commit(lambda: enqueue_ticket(ticket_id), robust=True)
+
+
+def _transition(
+    ticket: Ticket,
+    to: str,
+    *,
+    actor: User | None,
+    actor_kind: str,
+    **fields: Any,
+) -> None:
+    """Move ``ticket`` to ``to`` with a conditional update, so two writers cannot both win."""
+    if not can_transition(ticket.status, to):
+        raise TicketError(
+            f"A ticket that is {TicketStatus(ticket.status).label.lower()} cannot become "
+            f"{TicketStatus(to).label.lower()}."
+        )
+    now = timezone.now()
+    changed = Ticket.objects.filter(pk=ticket.pk, status=ticket.status).update(
+        status=to, status_changed_at=now, updated_at=now, **fields
+    )
+    if changed != 1:
+        raise TicketError("The ticket was changed by someone else meanwhile; reload it and try again.")
+    ticket.status_changes.create(from_status=ticket.status, to_status=to, actor=actor, actor_kind=actor_kind)
+    ticket.refresh_from_db()
+
+
+@transaction.atomic
+def ticket_submit(*, requester: User, subject: str, description: str) -> Ticket:
+    ticket = Ticket.objects.create(
+        requester=requester, subject=subject.strip(), description=description.strip()
+    )
+    ticket.status_changes.create(
+        from_status="", to_status=TicketStatus.NEW, actor=requester, actor_kind=AuthorKind.REQUESTER
+    )
+    ticket.refresh_from_db()  # database defaults (created_at)
+    _enqueue_triage(ticket.pk)
+    return ticket
+
+
+@transaction.atomic
+def ticket_triage_start(*, ticket_id: int, max_attempts: int) -> Ticket | None:
+    """Claim a ticket for the agent. Returns None when there is nothing to do.
+
+    A re-delivered task finds the ticket past triage and does nothing; a ticket whose earlier
+    triage died half-way (still "triaging") is claimed again, up to ``max_attempts`` times.
+    """
+    ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+    if ticket is None or ticket.status not in {TicketStatus.NEW, TicketStatus.TRIAGING}:
+        return None
+    if ticket.triage_attempts >= max_attempts:
+        _escalate(
+            ticket,
+            EscalationReason.AGENT_FAILED,
+            detail=f"no decision after {ticket.triage_attempts} attempts",
+            actor_kind=AuthorKind.SYSTEM,
+        )
+        return None
+    attempts = ticket.triage_attempts + 1
+    if ticket.status == TicketStatus.NEW:
+        _transition(
+            ticket, TicketStatus.TRIAGING, actor=None, actor_kind=AuthorKind.AGENT, triage_attempts=attempts
+        )
+    else:
+        Ticket.objects.filter(pk=ticket.pk).update(triage_attempts=attempts, status_changed_at=timezone.now())
+        ticket.refresh_from_db()
+    return ticket
+
+
+def _escalate(
+    ticket: Ticket, reason: str, *, detail: str, actor_kind: str, queue_slug: str = Queue.GENERAL
+) -> None:
+    queue = Queue.objects.get(slug=queue_slug)
+    _transition(
+        ticket,
+        TicketStatus.ESCALATED,
+        actor=None,
+        actor_kind=actor_kind,
+        queue=queue,
+        escalation_reason=reason,
+        escalation_detail=detail[:500],
+    )
+    Comment.objects.create(
+        ticket=ticket,
+        author_kind=AuthorKind.SYSTEM,
+        visibility=Visibility.PUBLIC,
+        body=(
+            f"Your request has been passed to the {queue.name} team ({EscalationReason(reason).label}). "
+            "A member of the service desk will pick it up and reply here."
+        ),
+    )
+
+
+@transaction.atomic
+def ticket_escalate(
+    *,
+    ticket_id: int,
+    reason: str,
+    detail: str = "",
+    queue_slug: str = Queue.GENERAL,
+    actor_kind: str = AuthorKind.AGENT,
+) -> Ticket:
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    _escalate(ticket, reason, detail=detail, actor_kind=actor_kind, queue_slug=queue_slug)
+    return ticket
+
+
+@transaction.atomic
+def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
+    """A public reply from the requester. A reply to a question from the agent re-runs the agent."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if ticket.status == TicketStatus.CLOSED:
+        raise TicketError("This ticket is closed. Please submit a new ticket instead.")
+    comment = Comment.objects.create(
+        ticket=ticket,
+        author=author,
+        author_kind=AuthorKind.REQUESTER,
+        visibility=Visibility.PUBLIC,
+        body=body.strip(),
+    )
+    if ticket.status == TicketStatus.AWAITING_REQUESTER and ticket.assignee_id is None:
+        _transition(
+            ticket, TicketStatus.TRIAGING, actor=author, actor_kind=AuthorKind.REQUESTER, triage_attempts=0
+        )
+        _enqueue_triage(ticket.pk)
+    else:
+        Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
+    return comment
+
+
+@transaction.atomic
+def ticket_confirm_resolution(*, ticket: Ticket, user: User) -> Ticket:
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if ticket.status != TicketStatus.RESOLVED:
+        raise TicketError("Only a resolved ticket can be confirmed.")
+    _transition(
+        ticket, TicketStatus.CLOSED, actor=user, actor_kind=AuthorKind.REQUESTER, closed_at=timezone.now()
+    )
+    return ticket
+
+
+def reopen_deadline(ticket: Ticket) -> Any:
+    if ticket.resolved_at is None:
+        return None
+    return ticket.resolved_at + timedelta(days=settings.REOPEN_WINDOW_DAYS)
+
+
+@transaction.atomic
+def ticket_reopen(*, ticket: Ticket, user: User, reason: str) -> Ticket:
+    """The requester says the problem is not solved. Reopened tickets go to a human."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    if ticket.status != TicketStatus.RESOLVED:
+        raise TicketError("Only a resolved ticket can be reopened.")
+    deadline = reopen_deadline(ticket)
+    if deadline is None or timezone.now() > deadline:
+        raise TicketError(
+            f"This ticket was resolved more than {settings.REOPEN_WINDOW_DAYS} days ago. "
+            "Please submit a new ticket instead."
+        )
+    _transition(
+        ticket,
+        TicketStatus.REOPENED,
+        actor=user,
+        actor_kind=AuthorKind.REQUESTER,
+        reopened_count=ticket.reopened_count + 1,
+        escalation_reason=EscalationReason.REOPENED,
+        queue=ticket.queue or Queue.objects.get(slug=Queue.GENERAL),
+        escalation_detail="",
+        resolved_at=None,
+    )
+    Comment.objects.create(
+        ticket=ticket,
+        author=user,
+        author_kind=AuthorKind.REQUESTER,
+        visibility=Visibility.PUBLIC,
+        body=f"Reopened: {reason.strip()}",
+    )
+    return ticket
+
+
+def tickets_close_resolved(*, older_than_days: int) -> int:
+    """Close tickets resolved longer ago than the reopen window; one failure never stops the batch."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    closed = 0
+    for ticket_id in Ticket.objects.filter(status=TicketStatus.RESOLVED, resolved_at__lt=cutoff).values_list(
+        "pk", flat=True
+    ):
+        try:
+            with transaction.atomic():
+                ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+                _transition(
+                    ticket,
+                    TicketStatus.CLOSED,
+                    actor=None,
+                    actor_kind=AuthorKind.SYSTEM,
+                    closed_at=timezone.now(),
+                )
+            closed += 1
+        except Exception:
+            logger.exception("could not close resolved ticket %s", ticket_id)
+    return closed

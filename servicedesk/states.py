@@ -1,0 +1,27 @@
+"""The ticket lifecycle: every allowed status transition, in one place."""
+
+from servicedesk.models import TicketStatus as S
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.NEW: frozenset({S.TRIAGING, S.ESCALATED}),
+    S.TRIAGING: frozenset({S.RESOLVED, S.AWAITING_APPROVAL, S.AWAITING_REQUESTER, S.ESCALATED}),
+    S.AWAITING_APPROVAL: frozenset({S.RESOLVED, S.ESCALATED}),
+    S.AWAITING_REQUESTER: frozenset({S.TRIAGING, S.ESCALATED, S.RESOLVED}),
+    S.ESCALATED: frozenset({S.IN_PROGRESS, S.AWAITING_REQUESTER, S.RESOLVED}),
+    S.IN_PROGRESS: frozenset({S.ESCALATED, S.AWAITING_REQUESTER, S.RESOLVED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.REOPENED}),
+    S.REOPENED: frozenset({S.IN_PROGRESS, S.ESCALATED, S.RESOLVED}),
+    S.CLOSED: frozenset(),
+}
+
+# Statuses in which the ticket is still open for work (used by queues and SLA timers).
+OPEN_STATUSES = frozenset(set(TRANSITIONS) - {S.RESOLVED, S.CLOSED})
+
+
+def can_transition(current: str, new: str) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+def sources_of(new: str) -> list[str]:
+    """The statuses a ticket may move to ``new`` from; used to guard conditional updates."""
+    return sorted(status for status, targets in TRANSITIONS.items() if new in targets)

@@ -1,0 +1,92 @@
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER_ARGS = (
+    "-A config worker --pool solo --without-gossip --without-mingle --without-heartbeat --loglevel INFO"
+)
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    """Templates resolve static files without a collectstatic manifest (a fresh clone has none)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(username="alice", first_name="Alice", last_name="Chen")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(username="bob", first_name="Bob", last_name="Okafor")
+
+
+@pytest.fixture
+def api(alice):
+    client = APIClient()
+    client.force_authenticate(alice)
+    return client
+
+
+@pytest.fixture
+def anonymous_api():
+    return APIClient()
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"  # NAME is absolute: four slashes in all
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(settings, tmp_path):
+    """A worker process on its own queue, reading the test database."""
+    queue = f"e2e-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    settings.AGENT_ENABLED = False
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "CELERY_QUEUE": queue,
+        "AGENT_ENABLED": "false",
+        "DATA_DIR": str(django_settings.DATA_DIR),
+    }
+    log = (tmp_path / "worker.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", *WORKER_ARGS.split(), "--queues", queue],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    print((tmp_path / "worker.log").read_text()[-3000:])
