@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 
-from servicedesk.models import AuthorKind, EscalationReason, Queue
+from servicedesk.models import AuthorKind, EscalationReason, Queue, Ticket
 from servicedesk.services import ticket_escalate, ticket_triage_start
 
 logger = logging.getLogger(__name__)
@@ -17,6 +17,22 @@ def ticket_triage(*, ticket_id: int) -> None:
     if ticket is None:
         logger.info("ticket %s: nothing to triage", ticket_id)
         return
+    try:
+        _triage(ticket.pk)
+    except Exception as error:
+        # Never leave a ticket half-handled: a human gets it with the reason. If even that fails
+        # (database gone), the exception reaches Celery and the sweep hands the ticket over again.
+        logger.exception("ticket %s: triage failed", ticket_id)
+        ticket_escalate(
+            ticket_id=ticket.pk,
+            reason=EscalationReason.AGENT_FAILED,
+            detail=f"internal error ({type(error).__name__})",
+            actor_kind=AuthorKind.SYSTEM,
+        )
+
+
+def _triage(ticket_id: int) -> None:
+    ticket = Ticket.objects.get(pk=ticket_id)
     if not settings.AGENT_ENABLED:
         ticket_escalate(
             ticket_id=ticket.pk,

@@ -32,14 +32,40 @@ class Profile(models.Model):
         return f"{self.user.get_username()} ({self.department or 'no department'})"
 
 
+# The five teams: (slug, name, description). Created by a data migration and on demand.
+TEAM_QUEUES = [
+    ("accounts-access", "Accounts & Access", "Passwords, lockouts, MFA, group and permission requests."),
+    ("software", "Software", "Software installs, licences and application problems."),
+    ("hardware", "Hardware", "Laptops, monitors, phones, printers and peripherals."),
+    ("network", "Network", "Wi-Fi, VPN, office network and connectivity."),
+    ("general", "General", "Everything else, and anything the agent could not place."),
+]
+
+
+class QueueManager(models.Manager["Queue"]):
+    def team(self, slug: str) -> "Queue":
+        """One of the five team queues, recreated if it was deleted (it is part of the product)."""
+        known = {row[0]: row for row in TEAM_QUEUES}
+        if slug not in known:
+            raise ValueError(f"unknown queue {slug!r}")
+        _, name, description = known[slug]
+        queue, _ = self.get_or_create(
+            slug=slug,
+            defaults={"name": name, "description": description, "position": list(known).index(slug)},
+        )
+        return queue
+
+
 class Queue(models.Model):
-    """A human team's queue. The five teams are created by a data migration."""
+    """A human team's queue."""
 
     GENERAL = "general"
     slug = models.SlugField(unique=True)
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+
+    objects = QueueManager()
 
     class Meta:
         ordering = ["position", "name"]

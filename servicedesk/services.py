@@ -107,7 +107,7 @@ def ticket_triage_start(*, ticket_id: int, max_attempts: int) -> Ticket | None:
 def _escalate(
     ticket: Ticket, reason: str, *, detail: str, actor_kind: str, queue_slug: str = Queue.GENERAL
 ) -> None:
-    queue = Queue.objects.get(slug=queue_slug)
+    queue = Queue.objects.team(queue_slug)
     _transition(
         ticket,
         TicketStatus.ESCALATED,
@@ -201,7 +201,7 @@ def ticket_reopen(*, ticket: Ticket, user: User, reason: str) -> Ticket:
         actor_kind=AuthorKind.REQUESTER,
         reopened_count=ticket.reopened_count + 1,
         escalation_reason=EscalationReason.REOPENED,
-        queue=ticket.queue or Queue.objects.get(slug=Queue.GENERAL),
+        queue=ticket.queue or Queue.objects.team(Queue.GENERAL),
         escalation_detail="",
         resolved_at=None,
     )

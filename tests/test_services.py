@@ -11,6 +11,7 @@ from servicedesk.models import (
     AuthorKind,
     Comment,
     EscalationReason,
+    Queue,
     StatusChange,
     Ticket,
     TicketStatus,
@@ -186,3 +187,22 @@ def test_close_resolved_tickets_after_the_reopen_window(alice):
     assert services.tickets_close_resolved(older_than_days=7) == 1
     assert Ticket.objects.get(pk=old.pk).status == TicketStatus.CLOSED
     assert Ticket.objects.get(pk=recent.pk).status == TicketStatus.RESOLVED
+
+
+def test_unexpected_agent_error_escalates_with_the_reason(alice, settings):
+    ticket = TicketFactory(requester=alice)
+    with mock.patch("agents.services._triage", side_effect=RuntimeError("boom")):
+        ticket_triage(ticket_id=ticket.pk)
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.ESCALATED
+    assert ticket.escalation_reason == EscalationReason.AGENT_FAILED
+    assert ticket.escalation_detail == "internal error (RuntimeError)"
+
+
+def test_escalation_recreates_a_deleted_team_queue(alice, settings):
+    settings.AGENT_ENABLED = False
+    Queue.objects.filter(slug="general").delete()
+    ticket = TicketFactory(requester=alice)
+    ticket_triage(ticket_id=ticket.pk)
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.queue.name) == (TicketStatus.ESCALATED, "General")

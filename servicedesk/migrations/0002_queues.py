@@ -1,5 +1,6 @@
 from django.db import migrations
 
+# A copy, not an import: migrations stay as they were written.
 QUEUES = [
     ("accounts-access", "Accounts & Access", "Passwords, lockouts, MFA, group and permission requests."),
     ("software", "Software", "Software installs, licences and application problems."),
