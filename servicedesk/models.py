@@ -192,3 +192,24 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.ticket_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class Notification(models.Model):
+    """Something a person should see: a reply on their ticket, an approval waiting for them."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=64)  # e.g. "approval.requested", "ticket.replied"
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread")]
+
+    def __str__(self) -> str:
+        return f"to {self.recipient_id}: {self.text}"
