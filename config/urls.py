@@ -19,7 +19,9 @@ api_urls: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("", include("servicedesk.urls")),
+    path("api/governance/", include("governance.api_urls")),
     path("api/", include((api_urls, "api"))),
+    path("governance/", include("governance.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -21,7 +21,7 @@ class Person:
     protected: bool = False
 
 
-E, S, M = Role.EMPLOYEE, Role.SERVICE_DESK, Role.MANAGER
+E, S, L, M = Role.EMPLOYEE, Role.SERVICE_DESK, Role.SERVICE_DESK_LEAD, Role.MANAGER
 
 PEOPLE = [
     Person("alice", "Alice", "Chen", "Finance", "Employee", "frank"),
@@ -33,7 +33,7 @@ PEOPLE = [
     Person("gwen", "Gwen", "Park", "Sales", "Manager", "henry", (E, M)),
     Person("henry", "Henry", "Adams", "Executive", "CFO", None, (E, M), protected=True),
     Person("ivan", "Ivan", "Petrov", "IT", "Service-desk staff", "judy", (E, S)),
-    Person("judy", "Judy", "Singh", "IT", "Service-desk lead", "henry", (E, S, M)),
+    Person("judy", "Judy", "Singh", "IT", "Service-desk lead", "henry", (E, S, L, M)),
 ]
 
 

@@ -12,6 +12,7 @@ class Role(models.TextChoices):
 
     EMPLOYEE = "employees", "Employee"
     SERVICE_DESK = "service-desk", "Service-desk staff"
+    SERVICE_DESK_LEAD = "service-desk-lead", "Service-desk lead"
     MANAGER = "managers", "Manager"
 
 
