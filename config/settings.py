@@ -180,6 +180,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-tickets": {"task": "agents.tasks.sweep_stuck_tickets", "schedule": 60.0},
     "close-resolved-tickets": {"task": "servicedesk.tasks.close_resolved_tickets", "schedule": 3600.0},
+    "expire-approvals": {"task": "governance.tasks.expire_approvals", "schedule": 300.0},
 }
 
 # The agent. Until the agent lands it stays off: the task escalates every ticket with "agent disabled".
@@ -188,6 +189,10 @@ AGENT_ENABLED = env_bool("AGENT_ENABLED", False)
 TICKET_STUCK_AFTER_SECONDS = env_int("TICKET_STUCK_AFTER_SECONDS", 300, minimum=30)
 REOPEN_WINDOW_DAYS = env_int("REOPEN_WINDOW_DAYS", 7, minimum=1)
 
+APPROVAL_TTL_HOURS = env_int("APPROVAL_TTL_HOURS", 72, minimum=1)
+RESET_LINK_TTL_MINUTES = env_int("RESET_LINK_TTL_MINUTES", 60, minimum=5)
+# Links in emails (password-reset links, approvals) point here.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "servicedesk@example.com")
 
@@ -200,3 +205,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Directory connector (governance/directory) -------------------------------------------------
+# "builtin": the embedded directory in this database (the demo organisation); "ldap": an LDAP server
+# with people under ou=people,<LDAP_BASE_DN> and groups under ou=groups,<LDAP_BASE_DN>.
+DIRECTORY_BACKEND = env_str("DIRECTORY_BACKEND", "builtin")
+if DIRECTORY_BACKEND not in {"builtin", "ldap"}:
+    raise ImproperlyConfiguredEnv(f"DIRECTORY_BACKEND={DIRECTORY_BACKEND!r}: expected builtin or ldap")
+LDAP_URI = env_str("LDAP_URI", "ldap://127.0.0.1:389")
+LDAP_BIND_DN = env_str("LDAP_BIND_DN", "cn=admin,dc=example,dc=com")
+LDAP_BIND_PASSWORD = env_str("LDAP_BIND_PASSWORD", "")
+LDAP_BASE_DN = env_str("LDAP_BASE_DN", "dc=example,dc=com")
+# Both the connect and the per-response timeout; a hung server then costs one retry, not a worker.
+LDAP_TIMEOUT_SECONDS = env_int("LDAP_TIMEOUT_SECONDS", 10, minimum=1)
+if DIRECTORY_BACKEND == "ldap" and not LDAP_BIND_PASSWORD:
+    raise ImproperlyConfiguredEnv("DIRECTORY_BACKEND=ldap needs LDAP_BIND_PASSWORD")
+# --- end of directory connector settings ---------------------------------------------------------

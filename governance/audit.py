@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "execution.succeeded": "Execution succeeded",
     "execution.failed": "Execution failed",
     "execution.refused": "Execution refused at the last check",
+    "password.reset_completed": "Password changed through a one-time reset link",
     "agent.paused": "Agent paused",
     "agent.resumed": "Agent resumed",
     "action.paused": "Action paused",

@@ -271,6 +271,12 @@ class ResetToken(models.Model):
     created_at = models.DateTimeField(db_default=Now())
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    execution_key = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="The execution that issued it: one link per execution.",
+    )
 
     def __str__(self) -> str:
         return f"reset link for {self.username}"

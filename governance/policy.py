@@ -60,7 +60,8 @@ def _escalate(rules: list[str], reason: str, queue: str) -> Decision:
     return Decision(outcome=Outcome.ESCALATE, rule_ids=tuple(rules), reason=reason, queue=queue)
 
 
-def decide(proposal: Proposal, requester: User) -> Decision:
+def decide(proposal: Proposal, requester: User, *, recheck_of: Execution | None = None) -> Decision:
+    """``recheck_of``: the executor's last check; that execution does not count against the budget."""
     fallback_queue = proposal.suggested_queue if proposal.suggested_queue in _TEAM_SLUGS else "general"
     control = AgentControl.objects.filter(pk=1).first()
     if control and control.paused:
@@ -77,10 +78,12 @@ def decide(proposal: Proposal, requester: User) -> Decision:
         return _escalate(
             ["action_paused"], f"{action.code} is paused: {action.paused_reason}".rstrip(": "), queue
         )
-    return _decide_for_requester(proposal, requester, action, queue)
+    return _decide_for_requester(proposal, requester, action, queue, recheck_of)
 
 
-def _decide_for_requester(proposal: Proposal, requester: User, action: CatalogAction, queue: str) -> Decision:
+def _decide_for_requester(
+    proposal: Proposal, requester: User, action: CatalogAction, queue: str, recheck_of: Execution | None
+) -> Decision:
     params, problem = _normalise_params(action, proposal.params)
     if problem:
         rule = problem[0]
@@ -95,7 +98,7 @@ def _decide_for_requester(proposal: Proposal, requester: User, action: CatalogAc
         return _escalate(["protected_account"], "protected account: a human decides", queue)
     if account is None:
         return _escalate(["no_directory_account"], "the requester has no directory account", queue)
-    if _budget_used(action) >= action.hourly_budget:
+    if _budget_used(action, recheck_of) >= action.hourly_budget:
         return _escalate(
             ["rate_budget"], f"{action.code}: hourly budget of {action.hourly_budget} used up", queue
         )
@@ -161,13 +164,14 @@ def _normalise_params(
     return params, None
 
 
-def _budget_used(action: CatalogAction) -> int:
+def _budget_used(action: CatalogAction, recheck_of: Execution | None) -> int:
     since = timezone.now() - timedelta(hours=1)
-    return (
-        Execution.objects.filter(action=action.code, started_at__gte=since)
-        .exclude(status=ExecutionStatus.FAILED)
-        .count()
+    executions = Execution.objects.filter(action=action.code, started_at__gte=since).exclude(
+        status=ExecutionStatus.FAILED
     )
+    if recheck_of is not None:
+        executions = executions.exclude(pk=recheck_of.pk)
+    return executions.count()
 
 
 def _approval_rules(

@@ -103,7 +103,14 @@ class EscalationReason(models.TextChoices):
     """Why a ticket went to a human queue. Stable codes; the label is what people read."""
 
     AGENT_DISABLED = "agent_disabled", "agent disabled"
+    AGENT_PAUSED = "agent_paused", "the agent is paused"
     AGENT_FAILED = "agent_failed", "the agent could not process the request"
+    OUT_OF_SCOPE = "out_of_scope", "not a request the agent handles"
+    POLICY = "policy", "a person must decide this request"
+    NEEDS_HUMAN = "needs_human", "the request needs a person to clarify it"
+    APPROVAL_REJECTED = "approval_rejected", "the approval was declined"
+    APPROVAL_EXPIRED = "approval_expired", "the approval expired"
+    EXECUTION_FAILED = "execution_failed", "the change could not be completed"
     REOPENED = "reopened", "reopened by the requester"
 
 
@@ -125,6 +132,7 @@ class Ticket(models.Model):
     escalation_reason = models.CharField(max_length=64, choices=EscalationReason.choices, blank=True)
     escalation_detail = models.CharField(max_length=500, blank=True)
     triage_attempts = models.PositiveSmallIntegerField(default=0)
+    questions_asked = models.PositiveSmallIntegerField(default=0, help_text="Clarifying questions asked.")
     reopened_count = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(auto_now=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +14,9 @@ from servicedesk.models import (
     AuthorKind,
     Comment,
     EscalationReason,
+    Notification,
     Queue,
+    ResolverKind,
     Ticket,
     TicketStatus,
     Visibility,
@@ -126,6 +129,74 @@ def _escalate(
             "A member of the service desk will pick it up and reply here."
         ),
     )
+
+
+def _agent_reply(ticket: Ticket, body: str) -> Comment:
+    """A public reply from the agent; the first one is the ticket's first response."""
+    comment = Comment.objects.create(
+        ticket=ticket, author_kind=AuthorKind.AGENT, visibility=Visibility.PUBLIC, body=body
+    )
+    Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
+        first_response_at=comment.created_at
+    )
+    return comment
+
+
+@transaction.atomic
+def ticket_resolve_by_agent(*, ticket_id: int, message: str) -> Ticket:
+    """The agent carried out the request and read the result back."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    _transition(
+        ticket,
+        TicketStatus.RESOLVED,
+        actor=None,
+        actor_kind=AuthorKind.AGENT,
+        resolver_kind=ResolverKind.AGENT,
+        resolved_at=timezone.now(),
+    )
+    _agent_reply(ticket, message)
+    return ticket
+
+
+@transaction.atomic
+def ticket_await_approval(*, ticket_id: int, message: str) -> Ticket:
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    _transition(ticket, TicketStatus.AWAITING_APPROVAL, actor=None, actor_kind=AuthorKind.AGENT)
+    _agent_reply(ticket, message)
+    return ticket
+
+
+@transaction.atomic
+def ticket_ask_requester(*, ticket_id: int, question: str) -> Ticket:
+    """One clarifying question; the requester's reply sends the ticket back to the agent."""
+    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    _transition(
+        ticket,
+        TicketStatus.AWAITING_REQUESTER,
+        actor=None,
+        actor_kind=AuthorKind.AGENT,
+        questions_asked=ticket.questions_asked + 1,
+    )
+    _agent_reply(ticket, question)
+    return ticket
+
+
+def notification_send(
+    *, recipient: User, code: str, text: str, ticket: Ticket | None = None, url: str = ""
+) -> None:
+    """Tell someone in the product, and by email through Django's email backend after commit."""
+    Notification.objects.create(recipient=recipient, ticket=ticket, code=code, text=text[:300], url=url)
+    if recipient.email:
+
+        def send() -> None:
+            send_mail(
+                subject=text[:120],
+                message=f"{text}\n\n{settings.SITE_URL}{url}",
+                from_email=None,
+                recipient_list=[recipient.email],
+            )
+
+        transaction.on_commit(send, robust=True)
 
 
 @transaction.atomic

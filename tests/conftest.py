@@ -18,8 +18,10 @@ WORKER_ARGS = (
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    """Templates resolve static files without a collectstatic manifest (a fresh clone has none)."""
+def _test_settings(settings):
+    """Templates resolve static files without a collectstatic manifest (a fresh clone has none), and
+    passwords hash fast (the demo organisation sets ten of them per test)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
