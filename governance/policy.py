@@ -118,11 +118,12 @@ def _decide_for_requester(
     if not approvers:
         return replace(base, rule_ids=tuple(rules), reason=reason)
     manager_id = profile.manager_id if profile else None
-    if any(a.role == ApproverRole.MANAGER for a in approvers) and manager_id is None:
+    needs_manager = any(a.role == ApproverRole.MANAGER for a in approvers)
+    if needs_manager and manager_id is None:
         return replace(
             base, outcome=Outcome.ESCALATE, rule_ids=(*rules, "no_manager"), reason="no manager on record"
         )
-    if manager_id == requester.pk:
+    if needs_manager and manager_id == requester.pk:
         reason = "the requester cannot approve their own request"
         return replace(
             base, outcome=Outcome.ESCALATE, rule_ids=(*rules, "approver_not_requester"), reason=reason
@@ -143,7 +144,9 @@ def _normalise_params(
     schema = action.parameters or {}
     allowed = set((schema.get("properties") or {}).keys())
     required = set(schema.get("required") or [])
-    raw = {str(k): v for k, v in (raw or {}).items()}
+    if not isinstance(raw, dict):  # a forged proposal may carry anything
+        return {}, ("invalid_params", f"parameters must be a mapping, not {type(raw).__name__}")
+    raw = {str(k): v for k, v in raw.items()}
     if (
         set(raw) - allowed
         or required - set(raw)
@@ -182,7 +185,10 @@ def _approval_rules(
     if action.code == ActionCode.GRANT_GROUP_ACCESS:
         group = DirectoryGroup.objects.get(name=params["group"])
         department = profile.department if profile else ""
-        tier = Tier.STANDARD if department and department in group.standard_for_departments else group.tier
+        # A department list can lower a sensitive group to standard; nothing lowers a privileged one.
+        tier = group.tier
+        if tier == Tier.SENSITIVE and department and department in group.standard_for_departments:
+            tier = Tier.STANDARD
         if tier == Tier.PRIVILEGED:
             return ["privileged_group"], (), f"{group.name} is privileged: a human decides"
         if tier == Tier.SENSITIVE:

@@ -348,3 +348,47 @@ def test_transient_directory_errors_are_retried_then_escalated(org, django_captu
     assert ticket.escalation_detail == "TransientDirectoryError: connection refused"
     execution = Execution.objects.get()
     assert (execution.status, execution.attempts) == (ExecutionStatus.FAILED, 2)
+
+
+def test_approvals_through_the_api(org, django_capture_on_commit_callbacks):
+    from rest_framework.test import APIClient
+
+    ticket = _triaging_ticket(org["alice"], "Tableau")
+    _dispatch(ticket, "install_software", django_capture_on_commit_callbacks, software="Tableau Desktop")
+    step = ApprovalRequest.objects.get().steps.get()
+    api = APIClient()
+    assert api.get("/api/governance/approvals/").status_code == 401
+    api.force_authenticate(org["gwen"])  # a manager, but not alice's
+    assert api.get("/api/governance/approvals/").json() == []
+    refused = api.post(f"/api/governance/approvals/{step.pk}/decide/", {"decision": "approve"}, format="json")
+    assert refused.status_code == 404
+    assert ApprovalRequest.objects.get().status == ApprovalStatus.PENDING
+
+    api.force_authenticate(org["frank"])
+    [row] = api.get("/api/governance/approvals/").json()
+    assert (row["step"], row["requester"], row["action"], row["params"], row["description"]) == (
+        step.pk,
+        "alice",
+        "install_software",
+        {"software": "Tableau Desktop"},
+        "Install Tableau Desktop",
+    )
+    bad = api.post(f"/api/governance/approvals/{step.pk}/decide/", {"decision": "maybe"}, format="json")
+    assert bad.status_code == 400 and "decision" in bad.json()
+    no_reason = api.post(
+        f"/api/governance/approvals/{step.pk}/decide/", {"decision": "reject"}, format="json"
+    )
+    assert no_reason.status_code == 409
+    assert no_reason.json() == {"detail": "Please give a reason for declining."}
+    with (
+        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        done = api.post(
+            f"/api/governance/approvals/{step.pk}/decide/", {"decision": "approve"}, format="json"
+        )
+    assert done.status_code == 200
+    assert ApprovalRequest.objects.get().status == ApprovalStatus.APPROVED
+    assert send.call_count == 1
+    again = api.post(f"/api/governance/approvals/{step.pk}/decide/", {"decision": "approve"}, format="json")
+    assert again.status_code == 409
