@@ -11,6 +11,7 @@ from governance import services
 from governance.directory.base import DirectoryError
 from governance.forms import ApprovalDecisionForm, NewPasswordForm
 from governance.models import ApprovalStep
+from governance.policy import RULES
 from servicedesk.roles import AuthenticatedRequest
 
 
@@ -44,6 +45,9 @@ def approvals(request: AuthenticatedRequest) -> HttpResponse:
             "request": step.request,
             "what": services.describe_action(step.request.action, step.request.params),
             "as": services.step_label(step),
+            "why": [
+                RULES.get(rule, rule) for rule in step.request.rule_ids if rule != "approver_not_requester"
+            ],
         }
         for step in steps
     ]
