@@ -17,6 +17,20 @@ WORKER_ARGS = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_sessions_at_teardown(django_db_setup, django_db_blocker):
+    """The live server's request threads keep PostgreSQL sessions open; end them before the test
+    database is dropped (this fixture's teardown runs just before django_db_setup's)."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     """Templates resolve static files without a collectstatic manifest (a fresh clone has none), and
