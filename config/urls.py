@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
+from rest_framework.throttling import AnonRateThrottle
 
 from servicedesk.api import TicketViewSet
 
@@ -12,9 +13,11 @@ router.register("tickets", TicketViewSet, basename="ticket")
 
 api_urls: list[URLPattern | URLResolver] = [
     path("", include(router.urls)),
-    path("auth/token/", obtain_auth_token, name="token"),
+    # DRF's token view turns throttling off; password spraying across usernames is limited here,
+    # repeated failures for one username by django-axes.
+    path("auth/token/", ObtainAuthToken.as_view(throttle_classes=[AnonRateThrottle]), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]
 
 urlpatterns = [
@@ -22,6 +25,7 @@ urlpatterns = [
     path("api/governance/", include("governance.api_urls")),
     path("api/", include((api_urls, "api"))),
     path("governance/", include("governance.urls")),
+    path("staff/", include("servicedesk.staff_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

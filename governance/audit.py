@@ -38,10 +38,14 @@ CODES: dict[str, str] = {
     "password.reset_completed": "Password changed through a one-time reset link",
     "agent.paused": "Agent paused",
     "agent.resumed": "Agent resumed",
+    "agent.mode_changed": "Agent mode changed",
     "action.paused": "Action paused",
     "action.resumed": "Action resumed",
     "catalog.changed": "Catalog changed",
     "anomaly.detected": "Anomaly detected",
+    "alert.acknowledged": "Monitoring alert acknowledged",
+    "baseline.recorded": "Baseline recorded",
+    "review.planned": "Review thresholds set",
 }
 
 

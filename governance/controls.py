@@ -13,7 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from governance.audit import audit_record
-from governance.models import AgentControl, CatalogAction, DirectoryGroup, Software, Tier
+from governance.models import AgentControl, AgentMode, CatalogAction, DirectoryGroup, Software, Tier
 from servicedesk.roles import is_manager
 
 REASON_MAX_LENGTH = 500
@@ -155,6 +155,44 @@ def system_pause(*, reason: str, code: str | None = None) -> AgentControl | Cata
     if code is None:
         return _set_agent(paused=True, reason=reason, by=None)
     return _set_action(code=code, paused=True, reason=reason, by=None)
+
+
+@transaction.atomic
+def agent_mode_set(
+    *, by: User, mode: str, reason: str, pilot_departments: list[str] | None = None, pilot_percent: int = 0
+) -> AgentControl:
+    """Change the agent's mode (off / shadow / pilot / production) and the pilot cohort; audited."""
+    _require_controller(by)
+    reason = _clean_reason(reason)
+    if mode not in AgentMode.values:
+        raise ControlError(f"choose one of {', '.join(AgentMode.values)}", field="mode")
+    if not 0 <= pilot_percent <= 100:
+        raise ControlError("a share between 0 and 100", field="pilot_percent")
+    control, _ = AgentControl.objects.select_for_update().get_or_create(pk=1)
+    before = {
+        "mode": control.mode,
+        "pilot_departments": control.pilot_departments,
+        "pilot_percent": control.pilot_percent,
+    }
+    control.mode, control.pilot_departments, control.pilot_percent = (
+        mode,
+        list(pilot_departments or []),
+        pilot_percent,
+    )
+    control.changed_by, control.changed_at = by, timezone.now()
+    control.save()
+    after = {
+        "mode": control.mode,
+        "pilot_departments": control.pilot_departments,
+        "pilot_percent": control.pilot_percent,
+    }
+    audit_record(
+        code="agent.mode_changed",
+        actor_kind="user",
+        actor=by,
+        data={"reason": reason, "before": before, "after": after},
+    )
+    return control
 
 
 def kill_switch_state() -> dict[str, Any]:

@@ -89,11 +89,24 @@ class Software(models.Model):
         return self.name
 
 
+class AgentMode(models.TextChoices):
+    OFF = "off", "Off: every ticket goes to a human"
+    SHADOW = "shadow", "Shadow: the agent decides, nothing is executed, staff work the ticket"
+    PILOT = "pilot", "Pilot: the agent acts for a cohort only"
+    PRODUCTION = "production", "Production: the agent acts within its policy"
+
+
 class AgentControl(models.Model):
-    """The global kill switch: one row (pk=1). Per-action pauses live on ``CatalogAction``."""
+    """The global kill switch and the agent's mode: one row (pk=1). Per-action pauses live on
+    ``CatalogAction``."""
 
     paused = models.BooleanField(default=False)
     reason = models.CharField(max_length=500, blank=True)
+    mode = models.CharField(max_length=16, choices=AgentMode.choices, default=AgentMode.PRODUCTION)
+    pilot_departments = models.JSONField(default=list, blank=True, help_text="Pilot cohort: departments.")
+    pilot_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Pilot cohort: this share of tickets (0-100), by a stable hash of the ticket id."
+    )
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     changed_at = models.DateTimeField(null=True, blank=True)
 
@@ -280,3 +293,162 @@ class ResetToken(models.Model):
 
     def __str__(self) -> str:
         return f"reset link for {self.username}"
+
+
+# Managers' side: daily rollups, baselines, reviews, monitoring alerts and drift checks. -------------
+
+
+class DailyRollup(models.Model):
+    """Pre-aggregated figures for the tickets created on ``day`` in one (queue, action, resolver) cell.
+
+    Tickets are counted by the day they were created (a cohort), so every rate on the dashboards has
+    the same denominator. Rebuilt for recent days by ``governance.rollups.rollups_rebuild``; the
+    dashboards read only these rows, so their cost grows with days x cells, not with tickets.
+    """
+
+    day = models.DateField()
+    queue = models.CharField(max_length=50, blank=True, help_text="Queue slug; empty when none.")
+    action = models.CharField(max_length=64, blank=True, help_text="Catalog action; empty when none.")
+    resolver = models.CharField(max_length=16, blank=True, help_text="agent, staff, or empty (unresolved).")
+    tickets = models.PositiveIntegerField(default=0)
+    autonomous = models.PositiveIntegerField(default=0)
+    escalated = models.PositiveIntegerField(default=0)
+    agent_resolved = models.PositiveIntegerField(default=0)
+    agent_errors = models.PositiveIntegerField(default=0)
+    approvals_requested = models.PositiveIntegerField(default=0)
+    approvals_decided = models.PositiveIntegerField(default=0)
+    approvals_granted = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0, help_text="Resolved tickets (any resolver) in error.")
+    cycle_seconds_sum = models.BigIntegerField(default=0)
+    cycle_sample = models.JSONField(default=list, blank=True, help_text="Sorted cycle times (s), capped.")
+    staff_seconds = models.BigIntegerField(default=0)
+    built_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["day", "queue", "action", "resolver"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "queue", "action", "resolver"], name="rollup_one_cell")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.queue or '-'}/{self.action or '-'}/{self.resolver or '-'}"
+
+
+class Baseline(models.Model):
+    """Phase 1: the workflow before the agent, computed from a period of tickets or entered by hand."""
+
+    class Source(models.TextChoices):
+        COMPUTED = "computed", "Computed from tickets"
+        MANUAL = "manual", "Entered by hand"
+
+    name = models.CharField(max_length=100)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True, help_text="Inclusive.")
+    monthly_volume = models.FloatField(help_text="Tickets per 30 days.")
+    cycle_time_hours = models.FloatField(help_text="Median (p50) time from creation to resolution.")
+    error_rate = models.FloatField(
+        help_text="Share of resolved tickets reopened within 7 days or marked wrong."
+    )
+    staff_hours_monthly = models.FloatField(help_text="Service-desk hours per 30 days.")
+    escalation_rate = models.FloatField(help_text="Share of tickets handed to a human queue.")
+    notes = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Review(models.Model):
+    """A pilot (phase 3) or quarterly (phase 4) review: a period compared with a baseline, against
+    thresholds that must be set before the period starts."""
+
+    class Kind(models.TextChoices):
+        PILOT = "pilot", "Pilot review"
+        QUARTERLY = "quarterly", "Quarterly review"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    name = models.CharField(max_length=100)
+    baseline = models.ForeignKey(Baseline, on_delete=models.PROTECT, related_name="reviews")
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="Inclusive.")
+    max_cycle_time_ratio = models.FloatField(
+        default=0.8, help_text="Cycle time p50 at most this times the baseline's."
+    )
+    max_error_rate = models.FloatField(default=0.05, help_text="Error rate at most this.")
+    max_staff_hours_ratio = models.FloatField(
+        default=0.8, help_text="Staff hours per 30 days at most this times the baseline's."
+    )
+    max_escalation_rate = models.FloatField(default=0.6, help_text="Escalation rate at most this.")
+    thresholds_set_at = models.DateTimeField(db_default=Now())
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-period_start", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+
+class AlertKind(models.TextChoices):
+    TOLERANCE = "tolerance", "Tolerance band"
+    ANOMALY = "anomaly", "Anomaly"
+    DRIFT = "drift", "Drift"
+
+
+class Alert(models.Model):
+    """Something the monitors found. ``key`` makes raising idempotent: one alert per rule and window."""
+
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    rule = models.CharField(max_length=64)
+    subject = models.CharField(max_length=64, blank=True, help_text="Action code, metric or dimension.")
+    message = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    paused = models.CharField(
+        max_length=64, blank=True, help_text="What was paused automatically: 'agent', an action, or nothing."
+    )
+    created_at = models.DateTimeField(db_default=Now())
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["acknowledged_at", "-created_at"], name="alert_open_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+class DriftCheck(models.Model):
+    """One comparison of last week's request mix or confidence with a reference window."""
+
+    dimension = models.CharField(max_length=32)  # intent | queue | confidence
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    reference_start = models.DateTimeField()
+    reference_end = models.DateTimeField()
+    psi = models.FloatField()
+    chi2 = models.FloatField()
+    p_value = models.FloatField()
+    drifted = models.BooleanField()
+    data = models.JSONField(default=dict, blank=True, help_text="Both distributions, by bin.")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.dimension} psi={self.psi:.3f}"

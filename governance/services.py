@@ -28,6 +28,7 @@ from governance.directory.base import (
 )
 from governance.models import (
     ActionCode,
+    AgentMode,
     ApprovalRequest,
     ApprovalStatus,
     ApprovalStep,
@@ -36,9 +37,10 @@ from governance.models import (
     ExecutionStatus,
     ResetToken,
 )
+from governance.modes import agent_may_act
 from governance.policy import decide
 from governance.types import Decision, Outcome, Proposal
-from servicedesk.models import EscalationReason, Role, Ticket, TicketStatus
+from servicedesk.models import AuthorKind, Comment, EscalationReason, Role, Ticket, TicketStatus, Visibility
 from servicedesk.roles import has_role
 from servicedesk.services import (
     notification_send,
@@ -46,6 +48,7 @@ from servicedesk.services import (
     ticket_escalate,
     ticket_resolve_by_agent,
 )
+from servicedesk.states import WITH_STAFF_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +76,23 @@ def proposal_dispatch(
     ticket = Ticket.objects.select_for_update().select_related("requester").get(pk=ticket_id)
     decision = decide(proposal, ticket.requester)
     who = _actor(actor, actor_kind)
+    may_act, mode = agent_may_act(ticket) if proposal.source == "agent" else (True, "")
     if proposal.source == "agent":
         audit_record(code="agent.proposed", ticket_id=ticket.pk, data={"proposal": asdict(proposal)}, **who)
     audit_record(
         code="policy.decided",
         ticket_id=ticket.pk,
-        data={"proposal": asdict(proposal), "decision": _decision_data(decision)},
+        data={
+            "proposal": asdict(proposal),
+            "decision": _decision_data(decision),
+            "mode": mode,
+            "shadow": not may_act,
+        },
         **who,
     )
+    if not may_act:
+        _shadow(ticket, decision, mode)
+        return decision
     _void_other_approvals(ticket, decision.digest, **who)
     if decision.outcome == Outcome.EXECUTE:
         execution = _execution_claim(ticket, decision)
@@ -93,6 +105,8 @@ def proposal_dispatch(
         )
         if decision.rule_ids == ("agent_paused",):
             reason = EscalationReason.AGENT_PAUSED
+        if ticket.status in WITH_STAFF_STATUSES:
+            return decision  # already with a person: the refusal is audited above, the ticket stays put
         ticket_escalate(
             ticket_id=ticket.pk,
             reason=reason,
@@ -101,6 +115,28 @@ def proposal_dispatch(
             actor_kind="agent",
         )
     return decision
+
+
+def _shadow(ticket: Ticket, decision: Decision, mode: str) -> None:
+    """Record for the staff what the agent would have done, and give them the ticket."""
+    if decision.outcome != Outcome.ESCALATE:
+        would = describe_action(str(decision.action), decision.params)
+        Comment.objects.create(
+            ticket=ticket,
+            author_kind=AuthorKind.AGENT,
+            visibility=Visibility.INTERNAL,
+            body=f"Agent ({mode} mode, nothing done) would {decision.outcome.replace('_', ' ')}: {would}. "
+            f"{decision.reason}.",
+        )
+    reason = EscalationReason.AGENT_DISABLED if mode == AgentMode.OFF else EscalationReason.POLICY
+    detail = {
+        "off": "the agent is switched off",
+        "shadow": "the agent is in shadow mode",
+        "pilot": "the request is outside the agent's pilot",
+    }.get(mode, "")
+    ticket_escalate(
+        ticket_id=ticket.pk, reason=reason, detail=detail, queue_slug=decision.queue, actor_kind="agent"
+    )
 
 
 def _decision_data(decision: Decision) -> dict[str, Any]:
@@ -505,6 +541,10 @@ def _execution_succeed(
         ticket = Ticket.objects.get(pk=execution.ticket_id)
         if ticket.status in (TicketStatus.TRIAGING, TicketStatus.AWAITING_APPROVAL):
             ticket_resolve_by_agent(ticket_id=ticket.pk, message=message)
+        elif ticket.status in WITH_STAFF_STATUSES:  # run from the workspace: staff resolve it themselves
+            Comment.objects.create(
+                ticket=ticket, author_kind=AuthorKind.SYSTEM, visibility=Visibility.PUBLIC, body=message
+            )
     return execution
 
 
@@ -524,7 +564,14 @@ def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution
             data={"execution": execution.pk, "action": execution.action, "error": error[:500]},
         )
         ticket = Ticket.objects.get(pk=execution.ticket_id)
-        if ticket.status in (TicketStatus.TRIAGING, TicketStatus.AWAITING_APPROVAL):
+        if ticket.status in WITH_STAFF_STATUSES:
+            Comment.objects.create(
+                ticket=ticket,
+                author_kind=AuthorKind.SYSTEM,
+                visibility=Visibility.INTERNAL,
+                body=f"{describe_action(execution.action, execution.params)} failed: {error}",
+            )
+        elif ticket.status in (TicketStatus.TRIAGING, TicketStatus.AWAITING_APPROVAL):
             ticket_escalate(
                 ticket_id=ticket.pk,
                 reason=EscalationReason.EXECUTION_FAILED,

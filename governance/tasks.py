@@ -25,3 +25,33 @@ def run_execution(self: Task, execution_id: int) -> None:
 @shared_task
 def expire_approvals() -> int:
     return approvals_expire()
+
+
+@shared_task
+def rebuild_rollups() -> dict:
+    """Keep the dashboards' daily rollups current (the last ROLLUP_REBUILD_DAYS days)."""
+    from governance.rollups import rollups_rebuild
+
+    return rollups_rebuild()
+
+
+@shared_task
+def monitor_anomalies() -> int:
+    """Anomaly rules and hard caps; an anomaly pauses the action or the agent (the kill switch)."""
+    from governance.monitoring import monitor_anomalies as run
+
+    return len(run())
+
+
+@shared_task
+def monitor_tolerance() -> int:
+    from governance.monitoring import monitor_tolerance as run
+
+    return len(run())
+
+
+@shared_task
+def monitor_drift() -> int:
+    from governance.drift import drift_check
+
+    return sum(check.drifted for check in drift_check())

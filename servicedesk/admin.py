@@ -1,11 +1,22 @@
 from django.contrib import admin
 
-from servicedesk.models import Comment, Profile, Queue, StatusChange, Ticket
+from servicedesk.models import (
+    AgentCorrection,
+    CannedReply,
+    Comment,
+    Profile,
+    Queue,
+    RoutingChange,
+    SlaBreach,
+    StatusChange,
+    Ticket,
+)
 
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "position"]
+    list_display = ["name", "slug", "position", "lead"]
+    list_select_related = ["lead"]
 
 
 @admin.register(Profile)
@@ -47,3 +58,54 @@ class TicketAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    """Replies staff pick in the workspace and edit before sending."""
+
+    list_display = ["title", "queue", "is_active", "position"]
+    list_editable = ["is_active", "position"]
+    list_filter = ["is_active", "queue"]
+    search_fields = ["title", "body"]
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the staff workspace's services: shown here, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(AgentCorrection)
+class AgentCorrectionAdmin(_ReadOnlyAdmin):
+    list_display = [
+        "ticket",
+        "wrong",
+        "agent_action",
+        "correct_action",
+        "correct_queue",
+        "reviewer",
+        "updated_at",
+    ]
+    list_filter = ["wrong", "correct_queue"]
+    list_select_related = ["ticket", "correct_queue", "reviewer"]
+
+
+@admin.register(RoutingChange)
+class RoutingChangeAdmin(_ReadOnlyAdmin):
+    list_display = ["ticket", "from_queue", "to_queue", "actor", "created_at"]
+    list_select_related = ["ticket", "from_queue", "to_queue", "actor"]
+
+
+@admin.register(SlaBreach)
+class SlaBreachAdmin(_ReadOnlyAdmin):
+    list_display = ["ticket", "kind", "due_at", "detected_at", "priority_before", "priority_after"]
+    list_filter = ["kind"]
+    list_select_related = ["ticket"]

@@ -65,6 +65,14 @@ class Queue(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Told of SLA breaches in this queue; when empty, every service-desk lead is.",
+    )
 
     objects = QueueManager()
 
@@ -134,6 +142,10 @@ class Ticket(models.Model):
     triage_attempts = models.PositiveSmallIntegerField(default=0)
     questions_asked = models.PositiveSmallIntegerField(default=0, help_text="Clarifying questions asked.")
     reopened_count = models.PositiveSmallIntegerField(default=0)
+    handling_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="Staff time on the ticket: minutes logged on replies, else claim to resolve.",
+    )
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(auto_now=True)
     status_changed_at = models.DateTimeField(db_default=Now())
@@ -222,3 +234,152 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"to {self.recipient_id}: {self.text}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The staff workspace: canned replies, routing corrections, verdicts on the agent, handling time,
+# SLA breaches and "seen" markers. Written only through ``servicedesk.staff_services``.
+
+
+class CannedReply(models.Model):
+    """A reply staff insert and edit before sending; managed in the admin."""
+
+    title = models.CharField(max_length=100, unique=True)
+    body = models.TextField(
+        max_length=COMMENT_MAX_LENGTH,
+        help_text="Placeholders: {requester_first_name}, {ticket_reference}, {staff_first_name}.",
+    )
+    queue = models.ForeignKey(
+        Queue,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="canned_replies",
+        help_text="Offered only on this queue's tickets; empty: on every ticket.",
+    )
+    is_active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "title"]
+        verbose_name_plural = "canned replies"
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class RoutingChange(models.Model):
+    """A staff member moved a ticket to another queue: a correction of the router's choice."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="routing_changes")
+    from_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.ticket_id}: {self.from_queue_id} -> {self.to_queue_id}"
+
+
+class AgentCorrection(models.Model):
+    """A staff member's verdict on what the agent did with a ticket; one per ticket, the latest wins.
+
+    What the agent did is copied here when the verdict is given (the agent's own records may change
+    shape), so a verdict can always be exported as an evaluation row. The managers' metrics count
+    ``wrong`` rows as errors (``governance.rollups.marked_wrong``).
+    """
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="agent_correction")
+    agent_run_id = models.BigIntegerField(null=True, blank=True)  # agents.AgentRun; no FK on purpose
+    agent_outcome = models.CharField(max_length=32, blank=True)
+    agent_action = models.CharField(max_length=64, blank=True)
+    agent_params = models.JSONField(default=dict, blank=True)
+    agent_queue = models.CharField(max_length=50, blank=True)
+    wrong = models.BooleanField(help_text="The agent was wrong (otherwise: right).")
+    correct_action = models.CharField(
+        max_length=64, blank=True, help_text="Empty: no catalog action, a person handles the request."
+    )
+    correct_params = models.JSONField(default=dict, blank=True)
+    correct_queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=1000, blank=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.ticket_id}: agent {'wrong' if self.wrong else 'right'}"
+
+    @property
+    def verdict_label(self) -> str:
+        return "Agent was wrong" if self.wrong else "Agent was right"
+
+
+class WorkKind(models.TextChoices):
+    HANDLING = "handling", "Claim to resolve"
+    LOGGED = "logged", "Logged on a reply"
+
+
+class WorkLog(models.Model):
+    """Staff time on a ticket: a handling span (claim → resolve, open while ``ended_at`` is empty) or
+    minutes logged on a reply (``seconds``)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="work_logs")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=16, choices=WorkKind.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.PositiveIntegerField(default=0)
+    comment = models.ForeignKey(Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["ticket", "kind", "ended_at"], name="worklog_open_spans")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on #{self.ticket_id} by {self.user_id}"
+
+
+class SlaKind(models.TextChoices):
+    FIRST_RESPONSE = "first_response", "First response"
+    RESOLUTION = "resolution", "Resolution"
+
+
+class SlaBreach(models.Model):
+    """A missed SLA target, recorded once per ticket and kind by the periodic task."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="sla_breaches")
+    kind = models.CharField(max_length=16, choices=SlaKind.choices)
+    due_at = models.DateTimeField()
+    detected_at = models.DateTimeField(db_default=Now())
+    priority_before = models.CharField(max_length=16, choices=Priority.choices)
+    priority_after = models.CharField(max_length=16, choices=Priority.choices)
+
+    class Meta:
+        ordering = ["detected_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["ticket", "kind"], name="one_breach_per_kind")]
+
+    def __str__(self) -> str:
+        return f"#{self.ticket_id}: {self.kind} breached"
+
+
+class TicketView(models.Model):
+    """When a staff member last opened a ticket: drives the "new since you looked" markers."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "ticket"], name="one_view_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} saw #{self.ticket_id}"

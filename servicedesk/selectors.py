@@ -3,7 +3,7 @@
 from django.contrib.auth.models import User
 from django.db.models import Prefetch, QuerySet
 
-from servicedesk.models import Comment, StatusChange, Ticket, Visibility
+from servicedesk.models import Comment, Notification, StatusChange, Ticket, Visibility
 
 
 def tickets_of_requester(*, requester: User) -> QuerySet[Ticket]:
@@ -29,3 +29,7 @@ def ticket_for_requester(*, requester: User, ticket_id: int) -> Ticket | None:
 
 def public_comments(*, ticket: Ticket) -> QuerySet[Comment]:
     return ticket.comments.filter(visibility=Visibility.PUBLIC).select_related("author")
+
+
+def notifications_of(*, recipient: User) -> QuerySet[Notification]:
+    return Notification.objects.filter(recipient=recipient)

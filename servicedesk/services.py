@@ -231,6 +231,9 @@ def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
             ticket, TicketStatus.TRIAGING, actor=author, actor_kind=AuthorKind.REQUESTER, triage_attempts=0
         )
         _enqueue_triage(ticket.pk)
+    elif ticket.status == TicketStatus.AWAITING_REQUESTER:
+        # A staff member asked: the answer goes back to them.
+        _transition(ticket, TicketStatus.IN_PROGRESS, actor=author, actor_kind=AuthorKind.REQUESTER)
     else:
         Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
     return comment
@@ -307,3 +310,12 @@ def tickets_close_resolved(*, older_than_days: int) -> int:
         except Exception:
             logger.exception("could not close resolved ticket %s", ticket_id)
     return closed
+
+
+@transaction.atomic
+def notifications_mark_read(*, recipient: User, notification_id: int | None = None) -> int:
+    """Mark one of the recipient's notifications read, or all of them; returns how many changed."""
+    unread = Notification.objects.filter(recipient=recipient, read_at__isnull=True)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())

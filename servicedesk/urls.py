@@ -11,4 +11,6 @@ urlpatterns = [
     path("tickets/<int:ticket_id>/", views.ticket_detail, name="ticket_detail"),
     path("tickets/<int:ticket_id>/confirm/", views.ticket_confirm, name="ticket_confirm"),
     path("tickets/<int:ticket_id>/reopen/", views.ticket_reopen, name="ticket_reopen"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/<int:notification_id>/", views.notification_open, name="notification_open"),
 ]

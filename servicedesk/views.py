@@ -10,14 +10,15 @@ from django.views.decorators.http import require_POST
 from servicedesk import selectors, services
 from servicedesk.forms import ReopenForm, ReplyForm, TicketForm
 from servicedesk.models import Ticket, TicketStatus
-from servicedesk.roles import AuthenticatedRequest
+from servicedesk.roles import AuthenticatedRequest, is_staff_member
+from servicedesk.throttles import TicketCreateThrottle
 
 TICKETS_PER_PAGE = 20
 
 
 @login_required
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    return redirect("servicedesk:ticket_list")
+    return redirect("staff:home" if is_staff_member(request.user) else "servicedesk:ticket_list")
 
 
 @login_required
@@ -31,6 +32,16 @@ def ticket_list(request: AuthenticatedRequest) -> HttpResponse:
 def ticket_create(request: AuthenticatedRequest) -> HttpResponse:
     form = TicketForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        throttle = TicketCreateThrottle()
+        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            wait = int(throttle.wait() or 60)
+            message = (
+                "You have submitted many tickets in a short time. "
+                f"Please try again in {wait // 60 + 1} minutes."
+            )
+            return render(
+                request, "servicedesk/ticket_create.html", {"form": form, "throttled": message}, status=429
+            )
         ticket = services.ticket_submit(requester=request.user, **form.cleaned_data)
         messages.success(request, f"Ticket {ticket.reference} submitted. We'll update it here.")
         return redirect("servicedesk:ticket_detail", ticket_id=ticket.pk)
@@ -114,3 +125,25 @@ def ticket_reopen(request: AuthenticatedRequest, ticket_id: int) -> HttpResponse
         else:
             messages.success(request, "Ticket reopened. The service desk will follow up.")
     return redirect("servicedesk:ticket_detail", ticket_id=ticket.pk)
+
+
+@login_required
+def notifications(request: AuthenticatedRequest) -> HttpResponse:
+    """The user's own notifications, newest first; "Mark all as read" is a POST."""
+    if request.method == "POST":
+        services.notifications_mark_read(recipient=request.user)
+        return redirect("servicedesk:notifications")
+    items = selectors.notifications_of(recipient=request.user)
+    page = Paginator(items, TICKETS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "servicedesk/notifications.html", {"page": page})
+
+
+@login_required
+def notification_open(request: AuthenticatedRequest, notification_id: int) -> HttpResponse:
+    """Follow a notification's link; following it marks it read."""
+    item = selectors.notifications_of(recipient=request.user).filter(pk=notification_id).first()
+    if item is None:
+        raise Http404("No such notification.")
+    services.notifications_mark_read(recipient=request.user, notification_id=item.pk)
+    internal = item.url.startswith("/") and not item.url.startswith("//")  # never leave the site
+    return redirect(item.url if internal else "servicedesk:notifications")

