@@ -10,6 +10,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from governance.audit import audit_record
 from servicedesk.models import (
     AuthorKind,
     Comment,
@@ -74,6 +75,14 @@ def ticket_submit(*, requester: User, subject: str, description: str) -> Ticket:
         from_status="", to_status=TicketStatus.NEW, actor=requester, actor_kind=AuthorKind.REQUESTER
     )
     ticket.refresh_from_db()  # database defaults (created_at)
+    # The text stays out of the audit trail: a secret typed into a ticket must never reach an export.
+    audit_record(
+        code="ticket.received",
+        actor_kind="user",
+        actor=requester,
+        ticket_id=ticket.pk,
+        data={"subject_chars": len(ticket.subject), "description_chars": len(ticket.description)},
+    )
     _enqueue_triage(ticket.pk)
     return ticket
 

@@ -206,3 +206,15 @@ def test_escalation_recreates_a_deleted_team_queue(alice, settings):
     ticket_triage(ticket_id=ticket.pk)
     ticket.refresh_from_db()
     assert (ticket.status, ticket.queue.name) == (TicketStatus.ESCALATED, "General")
+
+
+def test_submit_records_ticket_received_without_its_text(alice):
+    from governance.models import AuditEvent
+
+    ticket = services.ticket_submit(
+        requester=alice, subject="My password is Hunter2!", description="secret: Hunter2!"
+    )
+    event = AuditEvent.objects.get(code="ticket.received")
+    assert (event.ticket_id, event.actor_kind, event.actor_label) == (ticket.pk, "user", "alice")
+    assert event.data == {"subject_chars": 23, "description_chars": 16}
+    assert "Hunter2" not in str(event.data) + event.actor_label
