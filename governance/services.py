@@ -224,16 +224,20 @@ def _approval_open(ticket: Ticket, decision: Decision) -> ApprovalRequest:
     return request
 
 
+# The Django group whose members may decide a step that names a role rather than a person.
+APPROVER_GROUPS = {
+    ApproverRole.SERVICE_DESK: Role.SERVICE_DESK,
+    ApproverRole.SERVICE_DESK_LEAD: Role.SERVICE_DESK_LEAD,
+    ApproverRole.MANAGER: Role.MANAGER,
+}
+
+
 def approvers_for(step: ApprovalStep) -> list[User]:
     """Who may decide this step: the named approver, or everyone holding the role; never the requester."""
     requester_id = step.request.requester_id
     if step.approver_id:
         return [step.approver] if step.approver_id != requester_id and step.approver else []
-    group = {
-        ApproverRole.SERVICE_DESK: Role.SERVICE_DESK,
-        ApproverRole.SERVICE_DESK_LEAD: Role.SERVICE_DESK_LEAD,
-        ApproverRole.MANAGER: Role.MANAGER,
-    }[ApproverRole(step.role)]
+    group = APPROVER_GROUPS[ApproverRole(step.role)]
     return list(User.objects.filter(groups__name=group.value, is_active=True).exclude(pk=requester_id))
 
 
@@ -250,11 +254,7 @@ def can_decide_step(user: User, step: ApprovalStep) -> bool:
         return False
     if step.approver_id:
         return step.approver_id == user.pk
-    role = {
-        ApproverRole.SERVICE_DESK: Role.SERVICE_DESK,
-        ApproverRole.SERVICE_DESK_LEAD: Role.SERVICE_DESK_LEAD,
-        ApproverRole.MANAGER: Role.MANAGER,
-    }[ApproverRole(step.role)]
+    role = APPROVER_GROUPS[ApproverRole(step.role)]
     return has_role(user, role)
 
 
