@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,9 @@ def local_model_path(path: str | Path | None = None) -> Path:
 
 def _local_chat_model(spec: ModelSpec) -> BaseChatModel:
     try:
-        from langchain_community.chat_models import ChatLlamaCpp
+        with warnings.catch_warnings():  # "langchain-community is being sunset": ChatLlamaCpp still works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from langchain_community.chat_models import ChatLlamaCpp
     except ImportError as error:  # pragma: no cover - installed with the project
         raise ModelError("langchain-community is not installed") from error
 

@@ -19,8 +19,7 @@ for the task to retry later.
 """
 
 import json
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -90,9 +89,7 @@ def confidence_of(route: RouterResult) -> float:
 def router_plan(route: RouterResult, catalog: Catalog) -> Plan:
     """The router's own decision, without a model."""
     if route.band == ACT and route.action:
-        return Plan(
-            PROPOSAL, route.action, dict(route.params), confidence_of(route), route.reasons, prompt_version=""
-        )
+        return Plan(PROPOSAL, route.action, dict(route.params), confidence_of(route), route.reasons)
     if route.band == ASK:
         return Plan(QUESTION, reasons=route.reasons, question=prompts.question_for(route, catalog))
     return Plan(ESCALATE, reasons=route.reasons)
@@ -220,8 +217,6 @@ def _interpret(route: RouterResult, catalog: Catalog, base: Plan, call: dict[str
 
 
 def _stamp(plan_: Plan, budget: _Budget, model_name: str) -> Plan:
-    from dataclasses import replace
-
     return replace(
         plan_,
         model=model_name,
@@ -232,7 +227,3 @@ def _stamp(plan_: Plan, budget: _Budget, model_name: str) -> Plan:
         tokens_estimated=budget.estimated,
         seconds=budget.seconds,
     )
-
-
-def elapsed_since(t0: float) -> float:
-    return time.perf_counter() - t0
