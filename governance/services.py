@@ -33,6 +33,7 @@ from governance.models import (
     ApprovalStatus,
     ApprovalStep,
     ApproverRole,
+    CatalogAction,
     Execution,
     ExecutionStatus,
     ResetToken,
@@ -583,8 +584,6 @@ def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution
 
 
 def _action_queue(code: str) -> str:
-    from governance.models import CatalogAction
-
     action = CatalogAction.objects.select_related("queue").filter(code=code).first()
     return action.queue.slug if action else "general"
 
