@@ -152,6 +152,13 @@ class Ticket(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The resolution SLA clock stops while the ticket waits on the requester (see servicedesk/sla.py).
+    sla_paused_at = models.DateTimeField(
+        null=True, blank=True, help_text="Waiting on the requester since: the resolution clock is stopped."
+    )
+    sla_paused_seconds = models.PositiveIntegerField(
+        default=0, help_text="Time spent waiting on the requester in earlier pauses; added to the due time."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,7 +1,7 @@
 """Every write to tickets and comments goes through these functions, one transaction each."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -57,6 +57,7 @@ def _transition(
             f"{TicketStatus(to).label.lower()}."
         )
     now = timezone.now()
+    fields.update(_sla_pause_fields(ticket, to, now))
     changed = Ticket.objects.filter(pk=ticket.pk, status=ticket.status).update(
         status=to, status_changed_at=now, updated_at=now, **fields
     )
@@ -64,6 +65,16 @@ def _transition(
         raise TicketError("The ticket was changed by someone else meanwhile; reload it and try again.")
     ticket.status_changes.create(from_status=ticket.status, to_status=to, actor=actor, actor_kind=actor_kind)
     ticket.refresh_from_db()
+
+
+def _sla_pause_fields(ticket: Ticket, to: str, now: datetime) -> dict[str, Any]:
+    """Waiting on the requester stops the resolution clock; leaving that status adds the pause."""
+    if to == TicketStatus.AWAITING_REQUESTER and ticket.sla_paused_at is None:
+        return {"sla_paused_at": now}
+    if to != TicketStatus.AWAITING_REQUESTER and ticket.sla_paused_at is not None:
+        paused = max(0, round((now - ticket.sla_paused_at).total_seconds()))
+        return {"sla_paused_at": None, "sla_paused_seconds": ticket.sla_paused_seconds + paused}
+    return {}
 
 
 @transaction.atomic

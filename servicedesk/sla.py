@@ -3,6 +3,10 @@
 The targets live in ``settings.SLA_TARGETS_MINUTES``. Due times are derived, never stored, so a
 changed priority or target applies at once: in SQL for sorting (``with_sla``) and for counting
 breaches (``breached_q``), in Python (``clocks``) for what a page shows. All read the same ``target()``.
+
+The resolution clock stops while the ticket waits on the requester (ITIL's "pending customer"):
+``Ticket.sla_paused_at`` marks a running pause, and earlier pauses (``sla_paused_seconds``) move the
+resolution due time later. A paused ticket is never counted as breached.
 """
 
 from dataclasses import dataclass
@@ -12,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Case, DateTimeField, F, Func, Q, QuerySet, Value, When
 from django.db.models.functions import Least
+from django.db.models.lookups import LessThan
 
 from servicedesk.models import Priority, SlaKind, Ticket, TicketStatus
 
@@ -41,15 +46,35 @@ class _PlusMinutes(Func):
         return clone.as_sql(compiler, connection, template=template, arg_joiner=", ", **extra_context)
 
 
+class _PlusSeconds(Func):
+    """``expression + seconds`` where ``seconds`` is a column, native on each database."""
+
+    template = "(%(expressions)s * INTERVAL '1 second')"
+    arg_joiner = " + "
+    output_field = DateTimeField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        template = "strftime('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', %(expressions)s || ' seconds')"
+        return super().as_sql(
+            compiler, connection, template=template, arg_joiner=", '+' || ", **extra_context
+        )
+
+
 def _minutes(priority: str, kind: str) -> int:
     return int(target(priority, kind).total_seconds() // 60)
 
 
 def due_expression(kind: str) -> Case:
-    """``created_at`` plus the target of the row's priority, as a database expression (for sorting)."""
+    """``created_at`` plus the target of the row's priority (and, for resolution, the earlier
+    pauses), as a database expression (for sorting)."""
+
+    def due(priority: str) -> Func:
+        start = _PlusMinutes(F("created_at"), _minutes(priority, kind))
+        return _PlusSeconds(start, F("sla_paused_seconds")) if kind == SlaKind.RESOLUTION else start
+
     return Case(
-        *[When(priority=p, then=_PlusMinutes(F("created_at"), _minutes(p, kind))) for p in Priority],
-        default=_PlusMinutes(F("created_at"), _minutes(Priority.NORMAL, kind)),
+        *[When(priority=p, then=due(p)) for p in Priority],
+        default=due(Priority.NORMAL),
         output_field=DateTimeField(),
     )
 
@@ -67,15 +92,22 @@ def with_sla(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
 
 
 def _late(kind: str, now: datetime) -> Q:
-    """Created longer ago than the target of its priority: plain column comparisons, index-friendly."""
+    """Created longer ago than the target of its priority: plain column comparisons, index-friendly.
+    For resolution, tickets that were paused before compare their shifted due time instead."""
     late = Q(pk__in=[])
     for priority in Priority:
         late |= Q(priority=priority, created_at__lt=now - target(priority, kind))
-    return late
+    if kind != SlaKind.RESOLUTION:
+        return late
+    shifted = Q(
+        LessThan(due_expression(kind), Value(now, output_field=DateTimeField())), sla_paused_seconds__gt=0
+    )
+    return Q(sla_paused_at__isnull=True) & ((Q(sla_paused_seconds=0) & late) | shifted)
 
 
 def breached_q(now: datetime) -> Q:
-    """A running target fell due before ``now``: no first response in time, or not resolved in time."""
+    """A running target fell due before ``now``: no first response in time, or not resolved in time
+    (a ticket waiting on the requester has its resolution clock stopped)."""
     return (Q(first_response_at__isnull=True) & _late(SlaKind.FIRST_RESPONSE, now)) | _late(
         SlaKind.RESOLUTION, now
     )
@@ -92,35 +124,46 @@ class Clock:
     due_at: datetime
     done_at: datetime | None
     target: timedelta
+    paused_since: datetime | None = None  # stopped while waiting on the requester; due_at excludes it
 
     @property
     def label(self) -> str:
         return SlaKind(self.kind).label
 
     def state(self, now: datetime) -> str:
-        """met | missed (done, late) | breached (running, late) | warning (due soon) | ok."""
+        """met | missed (done, late) | paused | breached (running, late) | warning (due soon) | ok."""
         if self.done_at is not None:
             return "met" if self.done_at <= self.due_at else "missed"
+        if self.paused_since is not None:
+            return "paused"
         left = self.due_at - now
         if left < timedelta(0):
             return "breached"
         return "warning" if left < self.target * settings.SLA_WARNING_SHARE else "ok"
 
     def left(self, now: datetime) -> timedelta:
-        return self.due_at - now
+        """Time left; while paused, what was left when the pause began."""
+        return self.due_at - (self.paused_since or now)
 
 
 def clocks(ticket: Ticket) -> list[Clock]:
     """Both timers of a ticket. A closed ticket's resolution timer stopped when it was resolved."""
     resolved = ticket.resolved_at or (ticket.closed_at if ticket.status == TicketStatus.CLOSED else None)
+    paused = timedelta(seconds=ticket.sla_paused_seconds)
     return [
         Clock(
-            kind=kind,
-            due_at=ticket.created_at + target(ticket.priority, kind),
-            done_at=ticket.first_response_at if kind == SlaKind.FIRST_RESPONSE else resolved,
-            target=target(ticket.priority, kind),
-        )
-        for kind in (SlaKind.FIRST_RESPONSE, SlaKind.RESOLUTION)
+            kind=SlaKind.FIRST_RESPONSE,
+            due_at=ticket.created_at + target(ticket.priority, SlaKind.FIRST_RESPONSE),
+            done_at=ticket.first_response_at,
+            target=target(ticket.priority, SlaKind.FIRST_RESPONSE),
+        ),
+        Clock(
+            kind=SlaKind.RESOLUTION,
+            due_at=ticket.created_at + target(ticket.priority, SlaKind.RESOLUTION) + paused,
+            done_at=resolved,
+            target=target(ticket.priority, SlaKind.RESOLUTION),
+            paused_since=ticket.sla_paused_at,
+        ),
     ]
 
 
@@ -130,4 +173,4 @@ def running_clock(ticket: Ticket) -> Clock | None:
 
 
 def breached_kinds(ticket: Ticket, now: datetime) -> list[str]:
-    return [clock.kind for clock in clocks(ticket) if clock.done_at is None and clock.due_at < now]
+    return [clock.kind for clock in clocks(ticket) if clock.state(now) == "breached"]

@@ -85,6 +85,54 @@ def test_database_and_python_agree_on_what_is_breached(alice):
     assert ordered == [t.pk for t in by_python]
 
 
+def test_waiting_on_the_requester_stops_the_resolution_clock(alice):
+    """A question to the requester pauses the resolution clock; the reply adds the pause to the due time."""
+    from servicedesk.services import _transition  # the one place every status change goes through
+    from servicedesk.templatetags.staff_tags import sla_chip
+
+    ticket = _ticket(hours=20, requester=alice, first_response_at=timezone.now())  # normal: 24 h
+    asked = ticket.created_at + timedelta(hours=20)
+    with mock.patch("django.utils.timezone.now", return_value=asked):
+        _transition(ticket, TicketStatus.AWAITING_REQUESTER, actor=None, actor_kind="staff")
+    assert (ticket.sla_paused_at, ticket.sla_paused_seconds) == (asked, 0)
+    resolution = sla.clocks(ticket)[1]
+    later = asked + timedelta(hours=10)  # would be 6 h past due without the pause
+    assert resolution.state(later) == "paused"
+    assert resolution.left(later) == resolution.due_at - asked  # what was left when it paused
+    assert sla.breached_kinds(ticket, later) == []
+    assert not sla.breached(Ticket.objects.filter(pk=ticket.pk), later).exists()
+    assert sla_chip(resolution, later)["text"] == "Paused, 4h left"
+
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        _transition(ticket, TicketStatus.IN_PROGRESS, actor=None, actor_kind="requester")
+    assert (ticket.sla_paused_at, ticket.sla_paused_seconds) == (None, 10 * 3600)
+    resolution = sla.clocks(ticket)[1]
+    assert resolution.due_at == ticket.created_at + timedelta(hours=24 + 10)
+    assert resolution.state(later) == "warning"  # 4 h of 24 h left
+    assert resolution.state(later + timedelta(hours=5)) == "breached"
+    for now in (later + timedelta(hours=3), later + timedelta(hours=5)):
+        in_sql = sla.breached(Ticket.objects.filter(pk=ticket.pk), now).exists()
+        assert in_sql == bool(sla.breached_kinds(ticket, now)) == (now > resolution.due_at)
+    due = sla.with_sla(Ticket.objects.filter(pk=ticket.pk)).get().sla_due
+    assert abs(due - resolution.due_at) < timedelta(seconds=1)
+
+
+def test_a_second_pause_adds_to_the_first(alice):
+    from servicedesk.services import _transition
+
+    ticket = _ticket(hours=1, requester=alice, first_response_at=timezone.now())
+    start = timezone.now()
+    for offset, status in (
+        (0, "awaiting_requester"),
+        (2, "in_progress"),
+        (3, "awaiting_requester"),
+        (4, "in_progress"),
+    ):
+        with mock.patch("django.utils.timezone.now", return_value=start + timedelta(hours=offset)):
+            _transition(ticket, status, actor=None, actor_kind="staff")
+    assert ticket.sla_paused_seconds == 3 * 3600
+
+
 def test_breached_ticket_goes_up_one_priority_and_the_lead_is_told_once(judy, alice):
     ticket = _ticket(hours=5, requester=alice, subject="Dock dead")  # normal: first response 1 h late
     _ticket(hours=1, requester=alice)  # within its targets

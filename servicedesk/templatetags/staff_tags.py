@@ -83,6 +83,10 @@ def sla_chip(clock: Clock | None, now: datetime, long: bool = False) -> dict[str
         text = "Met" if state == "met" else f"Missed by {duration(clock.done_at - clock.due_at)}"
         return {"state": state, "text": prefix + text, "title": f"{clock.label} target {due}"}
     left = clock.left(now)
+    if state == "paused":
+        title = f"Waiting on the requester: the {clock.label.lower()} clock is stopped"
+        text = f"Paused, {duration(left)} left" if left >= timedelta(0) else f"Paused, {duration(left)} over"
+        return {"state": state, "text": prefix + text, "title": title}
     text = f"{duration(left)} left" if state != "breached" else f"Breached {duration(left)} ago"
     return {"state": state, "text": prefix + text, "title": f"{clock.label} due {due}"}
 
