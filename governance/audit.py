@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "alert.acknowledged": "Monitoring alert acknowledged",
     "baseline.recorded": "Baseline recorded",
     "review.planned": "Review thresholds set",
+    "backtest.run": "Backtest started (past tickets replayed, nothing executed)",
 }
 
 

@@ -1,4 +1,5 @@
-"""The managers' pages under /governance/dashboard/: metrics, baseline and reviews, monitoring.
+"""The managers' pages under /governance/dashboard/: metrics, baseline and reviews, monitoring,
+backtests.
 
 Managers (and superusers) only: anonymous visitors go to the sign-in page, everyone else gets 403.
 Views parse a form, call one service or selector, and render.
@@ -18,8 +19,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from governance import controls, metrics, monitoring, reports
-from governance.models import Baseline, Review
+from governance import backtest, controls, metrics, modes, monitoring, reports
+from governance.forms import BacktestForm
+from governance.models import BacktestChange, BacktestRun, BacktestStatus, Baseline, Review
+from governance.rollups import day_bounds
 from servicedesk.roles import AuthenticatedRequest
 
 PERIODS = (28, 56, 91)
@@ -95,7 +98,19 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     days = request.GET.get("days", "")
     period = int(days) if days.isdigit() and int(days) in PERIODS else 56
     context = reports.dashboard_data(days=period)
-    context.update({"periods": PERIODS, "section": "metrics"})
+    shadow = modes.shadow_agreement(
+        since=day_bounds(context["start"])[0], until=day_bounds(context["end"])[1]
+    )
+    context.update(
+        {
+            "periods": PERIODS,
+            "section": "metrics",
+            "shadow": shadow,
+            "shadow_display": metrics.formatted(shadow.rate, "rate"),
+            "shadow_label": metrics.SHADOW_AGREEMENT_LABEL,
+            "shadow_definition": metrics.SHADOW_AGREEMENT_DEFINITION,
+        }
+    )
     return render(request, "governance/dashboard/metrics.html", context)
 
 
@@ -192,3 +207,105 @@ def alert_acknowledge(request: AuthenticatedRequest, alert_id: int) -> HttpRespo
     else:
         messages.info(request, "That alert was acknowledged already.")
     return redirect("governance:dashboard_monitoring")
+
+
+# Backtests ----------------------------------------------------------------------------------------
+
+RUN_REFRESH_SECONDS = 3
+CHANGED_ROWS_SHOWN = 200
+
+
+@manager_required
+def backtest_page(request: AuthenticatedRequest) -> HttpResponse:
+    """The form (period, queue, limit, what-if changes) and the recent runs."""
+    form = BacktestForm(request.POST or None, initial=_default_period())
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = backtest.backtest_start(
+                by=request.user,
+                start=d["period_start"],
+                end=d["period_end"],
+                queue=d["queue"] or "",
+                limit=d["limit"],
+                changes=form.changes(),
+            )
+        except ValueError as error:
+            form.add_error(None, str(error))
+            return _backtest_render(request, form)
+        messages.success(request, f"Backtest started on {run.total:,} ticket{'s' if run.total != 1 else ''}.")
+        return redirect("governance:dashboard_backtest_run", run_id=run.pk)
+    return _backtest_render(request, form)
+
+
+def _backtest_render(request: HttpRequest, form: BacktestForm) -> HttpResponse:
+    context = {
+        "section": "backtest",
+        "form": form,
+        "runs": BacktestRun.objects.select_related("created_by")[:20],
+        "max_days": backtest.MAX_DAYS,
+    }
+    return render(request, "governance/dashboard/backtest.html", context)
+
+
+def _default_period() -> dict[str, Any]:
+    today = timezone.localdate()
+    return {"period_start": today - timedelta(days=27), "period_end": today}
+
+
+@manager_required
+def backtest_run(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(BacktestRun.objects.select_related("created_by"), pk=run_id)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse("".join(backtest.backtest_csv(run)), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="backtest-{run.pk}.csv"'
+        return response
+    change = request.GET.get("change", "")
+    if change not in BacktestChange.values or change == BacktestChange.UNCHANGED:
+        change = ""
+    rows = run.tickets.select_related("ticket").exclude(change=BacktestChange.UNCHANGED)
+    if change:
+        rows = rows.filter(change=change)
+    summary = run.summary or {}
+    context = {
+        "section": "backtest",
+        "run": run,
+        "changes": [c.describe() for c in backtest.whatifs_of(run)],
+        "classes": [
+            {
+                "code": code,
+                "label": label,
+                "definition": backtest.CHANGES[code],
+                "count": summary.get("changes", {}).get(code, 0),
+            }
+            for code, label in BacktestChange.choices
+        ],
+        "outcomes": [
+            {
+                "code": code,
+                "label": label,
+                "before": summary.get("outcomes", {}).get("before", {}).get(code, 0),
+                "after": summary.get("outcomes", {}).get("after", {}).get(code, 0),
+            }
+            for code, label in backtest.OUTCOMES.items()
+        ],
+        "by_action": summary.get("actions", {}),
+        "by_queue": summary.get("queues", {}),
+        "rows": [
+            {
+                "row": row,
+                "before": backtest.outcome_text(row.before_outcome, row.before_action, row.before_params),
+                "after": backtest.outcome_text(row.after_outcome, row.after_action, row.after_params),
+            }
+            for row in (rows[:CHANGED_ROWS_SHOWN] if run.status == BacktestStatus.DONE else [])
+        ],
+        "rows_shown": CHANGED_ROWS_SHOWN,
+        "change": change,
+        "change_label": BacktestChange(change).label if change else "",
+        "running": run.status in (BacktestStatus.QUEUED, BacktestStatus.RUNNING),
+        "percent": round(100 * run.processed / run.total) if run.total else 0,
+    }
+    response = render(request, "governance/dashboard/backtest_run.html", context)
+    if context["running"]:
+        response["Refresh"] = str(RUN_REFRESH_SECONDS)  # no script: the browser reloads the page
+    return response

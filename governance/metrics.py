@@ -249,3 +249,12 @@ def formatted(value: float | None, unit: str) -> str:
     if 0 < value < 1:
         return f"{value * 60:.0f} min"
     return f"{value:,.1f} h"
+
+
+# Shown on the dashboard next to the rollup metrics; computed from the audit trail by
+# ``governance.modes.shadow_agreement`` (shadow mode decides but executes nothing, so no rollup has it).
+SHADOW_AGREEMENT_LABEL = "Shadow agreement"
+SHADOW_AGREEMENT_DEFINITION = (
+    "Shadow-mode decisions to act (execute or approval) on tickets staff then resolved: the share where "
+    "staff carried out exactly that action (same action, parameters and requester). Escalations not counted."
+)

@@ -452,3 +452,88 @@ class DriftCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dimension} psi={self.psi:.3f}"
+
+
+class BacktestStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BacktestChange(models.TextChoices):
+    """How a replayed ticket compares with what happened. "Acted" means execute or ask for approval."""
+
+    UNCHANGED = "unchanged", "Unchanged"
+    NEWLY_ACTED = "newly_acted", "Newly acted"
+    NO_LONGER_ACTED = "no_longer_acted", "No longer acted"
+    DIFFERENT_ACTION = "different_action", "Different action"
+    APPROVAL_NOW_REQUIRED = "approval_now_required", "Approval now required"
+    APPROVAL_NO_LONGER_REQUIRED = "approval_no_longer_required", "Approval no longer required"
+
+
+class BacktestRun(models.Model):
+    """Past tickets replayed through the current agent and policy, with what-if catalog changes
+    applied in memory only. Written by ``governance.backtest``; nothing else changes."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="Inclusive.")
+    queue = models.CharField(max_length=50, blank=True, help_text="Queue slug; empty: every queue.")
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many tickets.")
+    overrides = models.JSONField(default=dict, blank=True, help_text="What-if catalog changes, never saved.")
+    status = models.CharField(max_length=16, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED)
+    error = models.CharField(max_length=500, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True, help_text="Counts by change, action and queue.")
+    agent = models.JSONField(default=dict, blank=True, help_text="AGENT_LLM, its role, the embedding model.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} ({self.status})"
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the replay took (started to finished), once it has finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def changed(self) -> int:
+        """Replayed tickets whose outcome would change (every class but "unchanged")."""
+        counts = (self.summary or {}).get("changes", {})
+        return sum(n for code, n in counts.items() if code != BacktestChange.UNCHANGED)
+
+
+class BacktestTicket(models.Model):
+    """One replayed ticket: what happened, what would happen now, and the class of the change."""
+
+    run = models.ForeignKey(BacktestRun, on_delete=models.CASCADE, related_name="tickets")
+    ticket = models.ForeignKey("servicedesk.Ticket", on_delete=models.CASCADE, related_name="+")
+    queue = models.CharField(max_length=50, blank=True)
+    before_outcome = models.CharField(max_length=32)
+    before_action = models.CharField(max_length=64, blank=True)
+    before_params = models.JSONField(default=dict, blank=True)
+    after_outcome = models.CharField(max_length=32)
+    after_action = models.CharField(max_length=64, blank=True)
+    after_params = models.JSONField(default=dict, blank=True)
+    after_rules = models.JSONField(default=list, blank=True)
+    after_reason = models.CharField(max_length=500, blank=True)
+    change = models.CharField(max_length=32, choices=BacktestChange.choices)
+
+    class Meta:
+        ordering = ["ticket_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "ticket"], name="backtest_one_row_per_ticket")]
+        indexes = [models.Index(fields=["run", "change"], name="backtest_run_change")]
+
+    def __str__(self) -> str:
+        return f"#{self.ticket_id}: {self.change}"

@@ -11,6 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models.fields.json import KT
+
 from governance.models import AgentControl, AgentMode, AuditEvent, Execution
 from servicedesk.models import Profile, Ticket
 
@@ -47,23 +50,32 @@ class ShadowAgreement:
 
 
 def shadow_agreement(*, since: datetime, until: datetime) -> ShadowAgreement:
-    """How often staff ended up doing what the agent would have done, on shadow-mode tickets."""
-    events = AuditEvent.objects.filter(
-        code="policy.decided", created_at__gte=since, created_at__lt=until, data__shadow=True
-    ).values_list("ticket_id", "data")
-    decided = agreed = 0
-    for ticket_id, data in events:
-        if ticket_id is None:
-            continue
-        decision = data.get("decision", {})
-        if (
-            decision.get("outcome") == "escalate"
-            or not Ticket.objects.filter(pk=ticket_id, resolver_kind="staff").exists()
-        ):
-            continue
-        decided += 1
-        if Execution.objects.filter(
-            ticket_id=ticket_id, digest=decision.get("digest"), status="succeeded"
-        ).exists():
-            agreed += 1
+    """How often staff ended up doing what the agent would have done, on shadow-mode tickets.
+
+    One query whatever the number of decisions: "exactly that action" is a succeeded execution on the
+    ticket with the decision's digest (action, parameters and requester; see ``action_digest``).
+    """
+    decisions = (
+        AuditEvent.objects.filter(
+            code="policy.decided",
+            created_at__gte=since,
+            created_at__lt=until,
+            data__shadow=True,
+            ticket_id__isnull=False,
+        )
+        .exclude(data__decision__outcome="escalate")
+        .annotate(digest=KT("data__decision__digest"))
+        .annotate(
+            staff=Exists(Ticket.objects.filter(pk=OuterRef("ticket_id"), resolver_kind="staff")),
+            done=Exists(
+                Execution.objects.filter(
+                    ticket_id=OuterRef("ticket_id"), digest=OuterRef("digest"), status="succeeded"
+                )
+            ),
+        )
+        .aggregate(
+            decided=Count("id", filter=Q(staff=True)), agreed=Count("id", filter=Q(staff=True, done=True))
+        )
+    )
+    decided, agreed = decisions["decided"] or 0, decisions["agreed"] or 0
     return ShadowAgreement(decided, agreed, agreed / decided if decided else None)

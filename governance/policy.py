@@ -60,15 +60,44 @@ def _escalate(rules: list[str], reason: str, queue: str) -> Decision:
     return Decision(outcome=Outcome.ESCALATE, rule_ids=tuple(rules), reason=reason, queue=queue)
 
 
-def decide(proposal: Proposal, requester: User, *, recheck_of: Execution | None = None) -> Decision:
+class PolicySource:
+    """Where ``decide`` reads the catalog and the live limits: the database. The backtest
+    (``governance.backtest``) passes its own, with what-if catalog changes applied in memory."""
+
+    def control(self) -> AgentControl | None:
+        return AgentControl.objects.filter(pk=1).first()
+
+    def action(self, code: str) -> CatalogAction | None:
+        return CatalogAction.objects.select_related("queue").filter(code=code).first()
+
+    def group(self, name: str) -> DirectoryGroup | None:
+        return DirectoryGroup.objects.filter(name__iexact=name).first()
+
+    def software(self, name: str) -> Software | None:
+        return Software.objects.filter(name__iexact=name).first()
+
+    def budget_used(self, action: CatalogAction, recheck_of: Execution | None) -> int:
+        return _budget_used(action, recheck_of)
+
+
+DATABASE = PolicySource()
+
+
+def decide(
+    proposal: Proposal,
+    requester: User,
+    *,
+    recheck_of: Execution | None = None,
+    source: PolicySource = DATABASE,
+) -> Decision:
     """``recheck_of``: the executor's last check; that execution does not count against the budget."""
     fallback_queue = proposal.suggested_queue if proposal.suggested_queue in _TEAM_SLUGS else "general"
-    control = AgentControl.objects.filter(pk=1).first()
+    control = source.control()
     if control and control.paused:
         return _escalate(["agent_paused"], f"agent paused: {control.reason}".rstrip(": "), fallback_queue)
     if not proposal.action:
         return _escalate(["no_action"], "no catalog action applies", fallback_queue)
-    action = CatalogAction.objects.select_related("queue").filter(code=proposal.action).first()
+    action = source.action(proposal.action)
     if action is None or proposal.action not in ActionCode.values:
         return _escalate(["not_in_catalog"], f"{proposal.action!r} is not in the catalog", "general")
     queue = action.queue.slug
@@ -78,13 +107,18 @@ def decide(proposal: Proposal, requester: User, *, recheck_of: Execution | None 
         return _escalate(
             ["action_paused"], f"{action.code} is paused: {action.paused_reason}".rstrip(": "), queue
         )
-    return _decide_for_requester(proposal, requester, action, queue, recheck_of)
+    return _decide_for_requester(proposal, requester, action, queue, recheck_of, source)
 
 
 def _decide_for_requester(
-    proposal: Proposal, requester: User, action: CatalogAction, queue: str, recheck_of: Execution | None
+    proposal: Proposal,
+    requester: User,
+    action: CatalogAction,
+    queue: str,
+    recheck_of: Execution | None,
+    source: PolicySource,
 ) -> Decision:
-    params, problem = _normalise_params(action, proposal.params)
+    params, problem = _normalise_params(action, proposal.params, source)
     if problem:
         rule = problem[0]
         return _escalate([rule], problem[1], queue)
@@ -98,7 +132,7 @@ def _decide_for_requester(
         return _escalate(["protected_account"], "protected account: a human decides", queue)
     if account is None:
         return _escalate(["no_directory_account"], "the requester has no directory account", queue)
-    if _budget_used(action, recheck_of) >= action.hourly_budget:
+    if source.budget_used(action, recheck_of) >= action.hourly_budget:
         return _escalate(
             ["rate_budget"], f"{action.code}: hourly budget of {action.hourly_budget} used up", queue
         )
@@ -112,7 +146,7 @@ def _decide_for_requester(
         action=action.code,
         params=params,
     )
-    rules, approvers, reason = _approval_rules(action, params, profile)
+    rules, approvers, reason = _approval_rules(action, params, profile, source)
     if rules == ["privileged_group"]:
         return replace(base, outcome=Outcome.ESCALATE, rule_ids=tuple(rules), reason=reason)
     if not approvers:
@@ -138,7 +172,7 @@ def _decide_for_requester(
 
 
 def _normalise_params(
-    action: CatalogAction, raw: dict[str, str]
+    action: CatalogAction, raw: dict[str, str], source: PolicySource
 ) -> tuple[dict[str, str], tuple[str, str] | None]:
     """Check parameters against the action's schema; map names to catalog spelling (case-insensitive)."""
     schema = action.parameters or {}
@@ -155,12 +189,12 @@ def _normalise_params(
         return {}, ("invalid_params", f"parameters {sorted(raw)} do not fit {action.code}")
     params = {key: value.strip() for key, value in raw.items()}
     if "group" in params:
-        group = DirectoryGroup.objects.filter(name__iexact=params["group"]).first()
+        group = source.group(params["group"])
         if group is None:
             return {}, ("unknown_group", f"unknown group {params['group']!r}")
         params["group"] = group.name
     if "software" in params:
-        software = Software.objects.filter(name__iexact=params["software"]).first()
+        software = source.software(params["software"])
         if software is None:
             return {}, ("unknown_software", f"unknown software {params['software']!r}")
         params["software"] = software.name
@@ -178,12 +212,14 @@ def _budget_used(action: CatalogAction, recheck_of: Execution | None) -> int:
 
 
 def _approval_rules(
-    action: CatalogAction, params: dict[str, str], profile: Profile | None
+    action: CatalogAction, params: dict[str, str], profile: Profile | None, source: PolicySource
 ) -> tuple[list[str], tuple[ApproverSpec, ...], str]:
     """Which rule applies and who must approve. No approvers means: execute."""
     manager = ApproverSpec(ApproverRole.MANAGER, profile.manager_id if profile else None)
     if action.code == ActionCode.GRANT_GROUP_ACCESS:
-        group = DirectoryGroup.objects.get(name=params["group"])
+        group = source.group(params["group"])
+        if group is None:  # deleted since the parameters were checked
+            raise DirectoryGroup.DoesNotExist(params["group"])
         department = profile.department if profile else ""
         # A department list can lower a sensitive group to standard; nothing lowers a privileged one.
         tier = group.tier
@@ -195,7 +231,9 @@ def _approval_rules(
             return ["sensitive_group"], (manager,), f"{group.name} is sensitive: the manager approves"
         return ["standard_group"], (), f"{group.name} is a standard group for this requester"
     if action.code == ActionCode.INSTALL_SOFTWARE:
-        software = Software.objects.get(name=params["software"])
+        software = source.software(params["software"])
+        if software is None:
+            raise Software.DoesNotExist(params["software"])
         cost = software.yearly_cost_usd
         autonomous_max = action.autonomous_max_cost_usd if action.autonomous_max_cost_usd is not None else 0
         if action.lead_approval_above_usd is not None and cost > action.lead_approval_above_usd:

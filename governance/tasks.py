@@ -55,3 +55,12 @@ def monitor_drift() -> int:
     from governance.drift import drift_check
 
     return sum(check.drifted for check in drift_check())
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=1800, time_limit=1900)
+def run_backtest(run_id: int) -> str:
+    """Replay a backtest's tickets (thousands may take minutes); the run records progress and errors."""
+    from governance.backtest import backtest_execute
+
+    run = backtest_execute(run_id=run_id)
+    return run.status if run is not None else "not claimed"

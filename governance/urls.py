@@ -14,6 +14,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("dashboard/reviews/<int:review_id>/", dashboard_views.review_detail, name="dashboard_review"),
     path("dashboard/quarterly/", dashboard_views.quarterly, name="dashboard_quarterly"),
     path("dashboard/monitoring/", dashboard_views.monitoring_page, name="dashboard_monitoring"),
+    path("dashboard/backtest/", dashboard_views.backtest_page, name="dashboard_backtest"),
+    path("dashboard/backtest/<int:run_id>/", dashboard_views.backtest_run, name="dashboard_backtest_run"),
     path(
         "dashboard/monitoring/<int:alert_id>/acknowledge/",
         dashboard_views.alert_acknowledge,

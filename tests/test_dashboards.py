@@ -114,9 +114,9 @@ def test_dashboard_cost_does_not_grow_with_rollup_rows(manager_client, django_as
         _cell(today - timedelta(days=offset), tickets=10, autonomous=5, resolved=5, cycle_sample=[60, 120])
         _cell(today - timedelta(days=offset), queue="hardware", action="", resolver="staff", tickets=3)
     # session, user, the user's groups with the unread-notification count (one query, cached for the
-    # request), rollups, and the context processor's pending approvals. Fifty-six days of rows, still one
-    # rollup query.
-    with django_assert_num_queries(5):
+    # request), rollups, shadow agreement (one aggregate over the audit trail), and the context
+    # processor's pending approvals. Fifty-six days of rows, still one rollup query.
+    with django_assert_num_queries(6):
         assert manager_client.get(url).status_code == 200
 
 

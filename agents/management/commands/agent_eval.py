@@ -2,10 +2,11 @@
 
     manage.py agent_eval ../shared/eval/*.jsonl --split dev [--limit N] [--json OUT]
 
-Every row goes through ``agents.pipeline.understand_batch`` (router + planner with the configured
-``AGENT_LLM`` and ``AGENT_LLM_ROLE``) and its proposal through ``governance.policy.decide`` for the
-row's requester in the demo organisation. ``decide`` only reads; if the demo organisation has to be
-created first, that happens in a transaction that is rolled back. Figures (shared/eval/README.md):
+Every row goes through ``governance.backtest.replay_batch`` (shared with the managers' backtest):
+``agents.pipeline.understand_batch`` (router + planner with the configured ``AGENT_LLM`` and
+``AGENT_LLM_ROLE``), then ``governance.policy.decide`` for the row's requester in the demo
+organisation. ``decide`` only reads; if the demo organisation has to be created first, that happens
+in a transaction that is rolled back. Figures (shared/eval/README.md):
 "acts" means decide() says execute or needs_approval.
 """
 
@@ -26,8 +27,9 @@ from django.db import transaction
 
 from agents import llm
 from agents.catalog import catalog_load
-from agents.pipeline import Understanding, understand, understand_batch
+from agents.pipeline import understand
 from agents.router import get_router
+from governance.backtest import Replayed, replay_batch
 from governance.models import CatalogAction
 from governance.policy import decide
 from governance.types import Outcome
@@ -127,22 +129,18 @@ class Command(BaseCommand):
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             requesters = [users.get(r["requester"]) or r["requester"] for r in chunk]
-            understood = understand_batch(
-                [r["text"] for r in chunk], requesters, catalog=catalog, router=router
-            )
-            out += [self._score(r, u, users) for r, u in zip(chunk, understood, strict=True)]
+            replayed = replay_batch([r["text"] for r in chunk], requesters, catalog=catalog, router=router)
+            out += [self._score(r, x) for r, x in zip(chunk, replayed, strict=True)]
             self.stderr.write(f"  {name}: {min(start + CHUNK, len(rows))}/{len(rows)}", ending="\r")
         self.stderr.write("")
         return out
 
     @staticmethod
-    def _score(row: dict[str, Any], u: Understanding, users: dict[str, User]) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        outcome, action, params, rules = u.kind, None, {}, tuple[str, ...]()
-        proposal, user = u.proposal, users.get(row["requester"])
-        if proposal is not None and user is not None:
-            decision = decide(proposal, user)
-            outcome, rules = str(decision.outcome), decision.rule_ids
+    def _score(row: dict[str, Any], replayed: Replayed) -> dict[str, Any]:
+        u, decision = replayed.understanding, replayed.decision
+        outcome, action, params, rules = replayed.outcome, None, {}, tuple[str, ...]()
+        if decision is not None:
+            rules = decision.rule_ids
             if decision.outcome in ACTS:
                 action, params = decision.action, dict(decision.params)
         expected = row.get("expected") or {}
@@ -163,7 +161,7 @@ class Command(BaseCommand):
             "llm_calls": u.plan.llm_calls,
             "tokens": u.plan.tokens_in + u.plan.tokens_out,
             "model_failed": u.plan.model_failed,
-            "seconds": u.seconds + time.perf_counter() - t0,
+            "seconds": replayed.seconds,
             "text": str(row.get("text", ""))[:200],
         }
 
