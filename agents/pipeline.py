@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from agents import llm, planner
 from agents.catalog import Catalog, catalog_load
 from agents.planner import PROPOSAL, QUESTION, Plan
+from agents.redact import redact, redact_all
 from agents.router import Router, RouterResult, get_router
 from governance.types import Proposal
 
@@ -94,10 +95,14 @@ def understand_batch(
     catalog: Catalog | None = None,
     router: Router | None = None,
 ) -> list[Understanding]:
-    """Many tickets with one batched embedding call (the evaluation); the same decisions as one by one."""
+    """Many tickets with one batched embedding call (the evaluation); the same decisions as one by one.
+
+    Secrets typed into a ticket are masked here, before anything reads the text: the router, the
+    prompt, the records and the logs only ever see ``[redacted password]`` and the like.
+    """
     catalog = catalog or catalog_load()
     router = router or get_router(catalog)
-    routes = router.route_batch(list(texts), [_username(r) for r in requesters])
+    routes = router.route_batch([redact(text) for text in texts], [_username(r) for r in requesters])
     return [_plan(route, router.catalog) for route in routes]
 
 
@@ -111,11 +116,12 @@ def _plan(route: RouterResult, catalog: Catalog) -> Understanding:
             model = llm.chat_model()
             name = llm.model_label(model)
         except llm.ModelError as error:
+            said = redact_all(str(error))  # configuration errors may quote a key
             failed = Plan(
                 planner.ESCALATE,
-                reasons=(*route.reasons, f"model unavailable: {error}"[:300]),
+                reasons=(*route.reasons, f"model unavailable: {said}"[:300]),
                 model_failed=True,
-                error=str(error)[:500],
+                error=said[:500],
             )
             return Understanding(route, failed, route.seconds + time.perf_counter() - t0)
     try:

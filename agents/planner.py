@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from agents import llm, prompts
 from agents.catalog import Catalog
+from agents.redact import redact_all
 from agents.router import ACT, ASK, ESCALATE, RouterResult
 
 PROPOSAL, QUESTION = "proposal", "question"
@@ -126,10 +127,12 @@ def plan(
             break
         try:
             result = llm.invoke(runnable, messages, tools)
-        except llm.ModelUnavailable:
+        except llm.ModelUnavailable as error:
+            error.args = (redact_all(str(error)),)  # recorded on the run and shown on the ticket
             raise
         except llm.ModelError as error:
-            failure = f"model error: {error}"[:300]
+            # A provider's error may quote the request or the key: stored and shown only redacted.
+            failure = f"model error: {redact_all(str(error))}"[:300]
             break
         budget.spend(result)
         call, problem = _parse(result.message, names)

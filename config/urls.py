@@ -30,3 +30,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]
+
+# A URL under /api/ that matches no route answers JSON like every other API error.
+handler404 = "servicedesk.views.page_not_found"

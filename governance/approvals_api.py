@@ -1,6 +1,6 @@
 """Approvals through the API: list what waits for me, approve or reject one step."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from governance import services
 from governance.models import ApprovalStep
+from servicedesk.api import ErrorSerializer
 from servicedesk.roles import request_user
 
 
@@ -41,7 +42,15 @@ def pending(request: Request) -> Response:
     return Response(ApprovalStepSerializer(services.pending_steps_for(request_user(request)), many=True).data)
 
 
-@extend_schema(request=ApprovalDecisionSerializer, responses={200: ApprovalStepSerializer})
+@extend_schema(
+    request=ApprovalDecisionSerializer,
+    responses={
+        200: ApprovalStepSerializer,
+        409: OpenApiResponse(
+            ErrorSerializer, description="The approval is decided, expired or not yours to decide."
+        ),
+    },
+)
 @api_view(["POST"])
 def decide_step(request: Request, step_id: int) -> Response:
     data = ApprovalDecisionSerializer(data=request.data)

@@ -7,6 +7,8 @@ from servicedesk.models import (
     DESCRIPTION_MAX_LENGTH,
     SUBJECT_MAX_LENGTH,
     Comment,
+    EscalationReason,
+    ResolverKind,
     Ticket,
 )
 
@@ -24,9 +26,17 @@ class TicketCreateSerializer(serializers.Serializer):
 class TicketSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    queue: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    queue_name = serializers.CharField(source="queue.name", read_only=True, default=None)
+    # Declared rather than generated: a ticket not yet in a queue, not escalated or not resolved has
+    # null or "" here, and the OpenAPI schema must say so (tests/test_api_fuzz.py checks it does).
+    queue: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
+    queue_name = serializers.CharField(source="queue.name", read_only=True, default=None, allow_null=True)
+    escalation_reason = serializers.ChoiceField(
+        choices=EscalationReason.choices, read_only=True, allow_blank=True
+    )
     escalation_reason_display = serializers.CharField(source="get_escalation_reason_display", read_only=True)
+    resolver_kind = serializers.ChoiceField(choices=ResolverKind.choices, read_only=True, allow_blank=True)
     url = serializers.HyperlinkedIdentityField(view_name="api:ticket-detail")
 
     class Meta:

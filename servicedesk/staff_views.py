@@ -1,5 +1,7 @@
 """Service-desk staff pages: team queues, the ticket workspace, metrics. Thin: parse, check, call."""
 
+import copy
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -12,10 +14,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from agents.redact import redact
 from governance.types import Outcome
 from servicedesk import sla, staff_selectors, staff_services
 from servicedesk.corrections import evaluation_lines
-from servicedesk.models import Queue, Ticket, TicketStatus
+from servicedesk.models import AuthorKind, Queue, Ticket, TicketStatus
 from servicedesk.roles import AuthenticatedRequest, staff_required
 from servicedesk.services import TicketError
 from servicedesk.staff_forms import (
@@ -122,11 +125,15 @@ def ticket(request: AuthenticatedRequest, ticket_id: int) -> HttpResponse:
         raise Http404("No such ticket.")
     now = timezone.now()
     understood = staff_selectors.agent_understanding(found)
+    request_text = redact(found.description)
     context = {
         **_workspace_forms(request, found),
         "ticket": found,
+        "request_subject": redact(found.subject),
+        "request_text": request_text,
+        "request_masked": request_text != found.description,
         "now": now,
-        "timeline": staff_selectors.timeline(found),
+        "timeline": _masked(staff_selectors.timeline(found)),
         "agent": understood,
         "suggested_reply": staff_selectors.draft_reply(
             ticket=found, staff=request.user, understood=understood
@@ -141,6 +148,22 @@ def ticket(request: AuthenticatedRequest, ticket_id: int) -> HttpResponse:
     }
     staff_services.ticket_view_record(ticket_id=found.pk, user=request.user)
     return render(request, "staff/ticket.html", context)
+
+
+def _masked(entries: list[staff_selectors.Entry]) -> list[staff_selectors.Entry]:
+    """Passwords and keys a requester typed are masked on the page: staff never need them (and must
+    never use them), and a screen is read over shoulders. The stored text keeps what was written."""
+    shown = []
+    for entry in entries:
+        comment = entry.item
+        if entry.kind == "comment" and comment.author_kind == AuthorKind.REQUESTER:
+            body = redact(comment.body)
+            if body != comment.body:
+                comment = copy.copy(comment)  # a display copy: never saved
+                comment.body = body
+                entry = dataclasses.replace(entry, item=comment)
+        shown.append(entry)
+    return shown
 
 
 def _act(request: AuthenticatedRequest, ticket_id: int, form: Form, call: Callable[[], str]) -> HttpResponse:

@@ -3,9 +3,10 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views import defaults
+from django.views.decorators.http import require_GET, require_POST
 
 from servicedesk import selectors, services
 from servicedesk.forms import ReopenForm, ReplyForm, TicketForm
@@ -139,11 +140,20 @@ def notifications(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def notification_open(request: AuthenticatedRequest, notification_id: int) -> HttpResponse:
-    """Follow a notification's link; following it marks it read."""
+    """Follow a notification's link; following it marks it read (a link: GET only)."""
     item = selectors.notifications_of(recipient=request.user).filter(pk=notification_id).first()
     if item is None:
         raise Http404("No such notification.")
     services.notifications_mark_read(recipient=request.user, notification_id=item.pk)
     internal = item.url.startswith("/") and not item.url.startswith("//")  # never leave the site
     return redirect(item.url if internal else "servicedesk:notifications")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: an API client gets JSON for a URL that matches no route, as for any other
+    API error (``{"detail": ...}``); people get the site's 404 page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
