@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from agents.redact import redact
 from servicedesk.models import AgentCorrection
 
 
@@ -33,7 +34,8 @@ def evaluation_row(correction: AgentCorrection, *, split: str = "dev") -> dict[s
     verdict = "wrong" if correction.wrong else "right"
     return {
         "id": f"staff-{ticket.reference}",
-        "text": f"{ticket.subject}\n\n{ticket.description}",
+        # Masked like everything else derived from ticket text: an export file travels further.
+        "text": redact(f"{ticket.subject}\n\n{ticket.description}"),
         "requester": ticket.requester.get_username(),
         "expected": expected,
         "source": f"staff verdict on {ticket.reference}: agent {verdict} ({reviewer})",

@@ -61,6 +61,14 @@ def test_agent_was_right_copies_what_it_did(ivan, alice):
     }
 
 
+def test_a_password_in_the_ticket_is_masked_in_the_exported_row(ivan, alice):
+    ticket = _handled(alice, subject="Locked out, my password is Tr0ub4dor&3x")
+    correction = staff_services.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
+    text = evaluation_row(correction)["text"]
+    assert "Tr0ub4dor" not in text
+    assert text.startswith("Locked out, my password is [redacted")
+
+
 def test_agent_was_wrong_with_the_right_action(ivan, alice):
     ticket = _handled(alice)
     staff_services.agent_correction_record(
