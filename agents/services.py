@@ -96,7 +96,7 @@ def _triage(ticket_id: int, *, last_attempt: bool = True) -> None:
 def agent_run_failed(*, ticket_id: int, error: ModelUnavailable, seconds: float, final: bool) -> AgentRun:
     """Record a model outage. On the final attempt the ticket goes to a person, with the reason,
     in the same transaction."""
-    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     route = error.route
     run = AgentRun(
         ticket=ticket,
@@ -107,7 +107,7 @@ def agent_run_failed(*, ticket_id: int, error: ModelUnavailable, seconds: float,
         router=route.to_dict() if route is not None else {},
         latency_ms=round(seconds * 1000),
     )
-    if final and ticket.status == TicketStatus.TRIAGING:
+    if final and ticket.status == TicketStatus.TRIAGING and not _round_decided(ticket):
         detail = f"the language model did not answer ({error})"[:500]
         _escalate(
             ticket, EscalationReason.AGENT_FAILED, detail, route.queue if route is not None else "general"
@@ -120,9 +120,12 @@ def agent_run_failed(*, ticket_id: int, error: ModelUnavailable, seconds: float,
 @transaction.atomic
 def agent_decision_apply(*, ticket_id: int, understanding: Understanding, seconds: float) -> AgentRun | None:
     """Record the run and carry out its decision in one transaction: both happen, or neither."""
-    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     if ticket.status != TicketStatus.TRIAGING:
         logger.info("ticket %s: moved to %s meanwhile; decision dropped", ticket_id, ticket.status)
+        return None
+    if _round_decided(ticket):
+        logger.info("ticket %s: this round was decided meanwhile; decision dropped", ticket_id)
         return None
     plan, route = understanding.plan, understanding.route
     run = AgentRun(
@@ -162,6 +165,14 @@ def agent_decision_apply(*, ticket_id: int, understanding: Understanding, second
     run.finished_at = timezone.now()
     run.save()
     return run
+
+
+def _round_decided(ticket: Ticket) -> bool:
+    """Under the ticket's lock: a duplicate delivery (the sweep re-sent a ticket that a slow or killed
+    worker had) may triage the same round at the same time; the first decision to commit stands."""
+    return AgentRun.objects.filter(
+        ticket=ticket, round=ticket.questions_asked, outcome__in=DECIDED_OUTCOMES
+    ).exists()
 
 
 def _escalate(ticket: Ticket, reason: str, detail: str, queue: str) -> None:

@@ -379,3 +379,21 @@ AGENT_LLM_MAX_TOKENS = env_int("AGENT_LLM_MAX_TOKENS", 6000, minimum=100)
 # Clarifying questions per ticket; one more would escalate with "needs a person to clarify it".
 AGENT_MAX_QUESTIONS = env_int("AGENT_MAX_QUESTIONS", 2, minimum=0)
 # --- end of agent settings -------------------------------------------------------------------------
+
+# --- broker and worker faults (tests/test_faults_*.py) ------------------------------------------------
+# A new pool process builds the agent's router before it reports for work (5 s alone, 45 s with two
+# starting on a busy 2-core machine). Celery's default wait for it, 4 s, killed every replacement of a
+# crashed pool process, again and again, so the worker never recovered.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 180.0
+# A broker that takes connections but does not answer (a frozen or overloaded Redis, a half-open link)
+# must not hang the web request that hands a ticket over: kombu waits for ever by default, and Celery
+# retries a publish three times. Give up after about 10 s instead: the ticket is saved as "new" and the
+# sweep hands it over later (tests/test_faults_broker.py).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 3, "socket_connect_timeout": 3}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}

@@ -6,14 +6,16 @@ Every function here writes its audit events in the same transaction as the chang
 import hashlib
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -74,7 +76,14 @@ def proposal_dispatch(
 
     The ticket must be in triage (the agent) or with a human (staff acting from the workspace).
     """
-    ticket = Ticket.objects.select_for_update().select_related("requester").get(pk=ticket_id)
+    # The ticket row only, and FOR NO KEY UPDATE: a lock on the joined user row, or one that blocks
+    # foreign-key checks, would stop the requester's next ticket (or a comment) at its commit while
+    # it holds the audit chain's lock, which this transaction waits for: a deadlock.
+    ticket = (
+        Ticket.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("requester")
+        .get(pk=ticket_id)
+    )
     decision = decide(proposal, ticket.requester)
     who = _actor(actor, actor_kind)
     may_act, mode = agent_may_act(ticket) if proposal.source == "agent" else (True, "")
@@ -383,14 +392,51 @@ class ExecutionRefused(Exception):
 
 
 def execution_run(*, execution_id: int, last_attempt: bool = True) -> Execution:
-    """Carry out one claimed execution. Safe to run twice: a finished execution is left alone.
+    """Carry out one claimed execution. Safe to run twice: a finished execution is left alone, and
+    a run that finds another run of it under way leaves it to that one.
 
     ``TransientDirectoryError`` propagates for the task to retry with backoff unless this is the
     last attempt, in which case the ticket goes to a human.
     """
+    with _execution_lease(execution_id) as leased:
+        if not leased:
+            logger.info("execution %s: another run is under way; leaving it to that one", execution_id)
+            return Execution.objects.get(pk=execution_id)
+        return _execution_attempt(execution_id, last_attempt=last_attempt)
+
+
+# Advisory-lock key space of executions (two-int keys never collide with the audit chain's one-int key).
+_EXECUTION_LOCK_SPACE = 0x5EC_E0E
+
+
+@contextmanager
+def _execution_lease(execution_id: int) -> Iterator[bool]:
+    """Whether this process may run the execution now. A task re-sent by the sweep can meet a slow
+    first run of it; two runs at once could both pass the "not finished" check and act twice. A
+    PostgreSQL session lock, not a row lock: the attempt commits its audit events as it goes. It is
+    released at the end, or by PostgreSQL when a killed worker's connection drops. SQLite (the
+    embedded setup, one worker) needs none."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = [_EXECUTION_LOCK_SPACE, execution_id % 2**31]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        leased = bool(cursor.fetchone()[0])
+    try:
+        yield leased
+    finally:
+        if leased:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def _execution_attempt(execution_id: int, *, last_attempt: bool) -> Execution:
     with transaction.atomic():
         execution = (
-            Execution.objects.select_for_update().select_related("ticket__requester").get(pk=execution_id)
+            Execution.objects.select_for_update(of=("self",))  # not the ticket and user rows
+            .select_related("ticket__requester")
+            .get(pk=execution_id)
         )
         if execution.status != ExecutionStatus.STARTED:
             return execution
@@ -425,6 +471,22 @@ def execution_run(*, execution_id: int, last_attempt: bool = True) -> Execution:
             raise
         return _execution_fail(execution, f"{type(error).__name__}: {error}", code="execution.failed")
     return _execution_succeed(execution, before, after, message)
+
+
+def executions_resend(*, started_before: datetime) -> int:
+    """Send unfinished executions claimed before ``started_before`` to the worker again: their task
+    was lost (a worker killed between the claim and the side effect, the broker down after the
+    commit), and their ticket would wait in triage or for approval forever. One by one: one failure
+    never stops the rest; a run that is in fact still going keeps it (``_execution_lease``)."""
+    sent = 0
+    stuck = Execution.objects.filter(status=ExecutionStatus.STARTED, started_at__lt=started_before)
+    for execution_id in stuck.values_list("pk", flat=True):
+        try:
+            _enqueue_execution(execution_id)
+            sent += 1
+        except Exception:
+            logger.exception("could not re-send execution %s", execution_id)
+    return sent
 
 
 def _recheck(execution: Execution) -> None:
@@ -524,6 +586,9 @@ def _execution_succeed(
 ) -> Execution:
     with transaction.atomic():
         execution = Execution.objects.select_for_update().get(pk=execution.pk)
+        if execution.status != ExecutionStatus.STARTED:
+            return execution  # finished meanwhile by another run: its outcome stands
+        ticket = _lock_ticket(execution.ticket_id)
         execution.status, execution.finished_at = ExecutionStatus.SUCCEEDED, timezone.now()
         execution.before, execution.after = before.as_dict(), after.as_dict()
         execution.save(update_fields=["status", "finished_at", "before", "after"])
@@ -539,7 +604,6 @@ def _execution_succeed(
                 "after": after.as_dict(),
             },
         )
-        ticket = Ticket.objects.get(pk=execution.ticket_id)
         if ticket.status in (TicketStatus.TRIAGING, TicketStatus.AWAITING_APPROVAL):
             ticket_resolve_by_agent(ticket_id=ticket.pk, message=message)
         elif ticket.status in WITH_STAFF_STATUSES:  # run from the workspace: staff resolve it themselves
@@ -552,6 +616,9 @@ def _execution_succeed(
 def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution:
     with transaction.atomic():
         execution = Execution.objects.select_for_update().get(pk=execution.pk)
+        if execution.status != ExecutionStatus.STARTED:
+            return execution  # finished meanwhile by another run: its outcome stands
+        ticket = _lock_ticket(execution.ticket_id)
         execution.status, execution.finished_at, execution.error = (
             ExecutionStatus.FAILED,
             timezone.now(),
@@ -564,7 +631,6 @@ def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution
             ticket_id=execution.ticket_id,
             data={"execution": execution.pk, "action": execution.action, "error": error[:500]},
         )
-        ticket = Ticket.objects.get(pk=execution.ticket_id)
         if ticket.status in WITH_STAFF_STATUSES:
             Comment.objects.create(
                 ticket=ticket,
@@ -581,6 +647,12 @@ def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution
                 actor_kind="system",
             )
     return execution
+
+
+def _lock_ticket(ticket_id: int) -> Ticket:
+    """Row locks before the audit chain's lock, always: a transaction that writes an audit event and
+    then waits for the ticket row deadlocks with one that holds the row and waits to write one."""
+    return Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
 
 
 def _action_queue(code: str) -> str:
