@@ -7,7 +7,7 @@ WEB_HOST ?= 127.0.0.1
 WEB_PORT ?= 8000
 export WEB_HOST WEB_PORT
 
-.PHONY: run setup test pytest lint format clean
+.PHONY: run setup test pytest lint format clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (python3 is " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -41,6 +41,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/python manage.py makemigrations --check --dry-run --noinput
+
+# Benchmarks (docs/performance.md): PostgreSQL + Redis from .ci/services.sh, private databases sd_bench_*.
+# BENCH_QUICK=1 for a fast smoke run; sizes and parts by environment (see bench/run.py).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 format: $(STAMP)
 	$(BIN)/ruff format .
