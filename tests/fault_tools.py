@@ -41,7 +41,7 @@ READY = re.compile(r"pool process (\d+) is ready")
 def _faults_unavailable() -> str:
     """Why the fault tests cannot run here, or "" when they can."""
     if os.environ.get("FAULT_TESTS") != "1":
-        return "fault tests with real workers are opt-in for now: FAULT_TESTS=1 (with PostgreSQL + Redis)"
+        return "fault tests with real workers need FAULT_TESTS=1 and PostgreSQL + Redis (.ci/run sets them)"
     if connection.vendor != "postgresql":
         return "fault tests need PostgreSQL (set DATABASE_URL=postgres://...); CI provides it"
     if not str(settings.CELERY_BROKER_URL).startswith("redis://"):
@@ -160,6 +160,21 @@ class Worker:
         children = self.children()
         ready = self.ready_pids()
         return len(children) == self.concurrency and all(child.pid in ready for child in children)
+
+    def busy_children(self, sample: float = 0.15) -> list[psutil.Process]:
+        """Pool processes using the CPU now, that is running a task (an idle one waits on a pipe)."""
+        children = self.children()
+        before = {}
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                before[child.pid] = sum(child.cpu_times()[:2])
+        time.sleep(sample)
+        busy = []
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                if child.pid in before and sum(child.cpu_times()[:2]) - before[child.pid] > 0.01:
+                    busy.append(child)
+        return busy
 
     def kill_main(self) -> int:
         """SIGKILL the main process; its pool children are orphaned, as after an OOM kill."""

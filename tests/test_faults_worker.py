@@ -4,11 +4,12 @@ directory change is made twice, and the audit chain verifies.
 
 The worker is a real prefork Celery worker (two pool processes) on Redis, reading the PostgreSQL
 test database, with the agent on (router alone, ``AGENT_LLM=none``). The test lets in about 21
-tickets per kill, at most 12 undecided at a time, and SIGKILLs a pool process (or, every seventh
-time, the main process, which it then starts again) once ten more tickets are decided and every
-pool process is warm, so each kill lands on work in progress. Messages held by a killed main
-process stay unacknowledged in Redis (for the visibility timeout, an hour), so the product's answer
-is the real ``sweep_stuck_tickets``, called here every 10 s as Celery beat calls it every minute.
+tickets per kill, at most 12 undecided at a time, and SIGKILLs a pool process that is running a
+task (or, every seventh time, the main process, which it then starts again) once ten more tickets
+are decided and every pool process is warm, so the kills land on work in progress. Messages held
+by a killed main process stay unacknowledged in Redis (for the visibility timeout, an hour), so the
+product's answer is the real ``sweep_stuck_tickets``, called here every 10 s as Celery beat calls
+it every minute.
 
 A pool process builds the router before it takes work (about 10 s alone on 2 cores, three times
 that on a busy machine), so the run takes about five minutes on an idle 2-core machine, most of it
@@ -19,6 +20,7 @@ directory gains must belong to exactly one succeeded execution, and the other wa
 link is a ``ResetToken`` row, one per execution.
 """
 
+import os
 import random
 import time
 from collections import Counter
@@ -46,7 +48,17 @@ from servicedesk.models import EscalationReason, Profile, Role, Ticket, TicketSt
 from servicedesk.services import ticket_submit
 from tests.fault_tools import FAULTS_SKIP, Worker, new_queue
 
-pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.django_db(transaction=True), FAULTS_SKIP]
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),
+    FAULTS_SKIP,
+    # The longest fault run (500 tickets, 20+ kills): opt-in until its duration in CI is known.
+    pytest.mark.skipif(
+        os.environ.get("FAULT_TESTS_WORKER_KILLS") != "1",
+        reason="the worker-kill run is opt-in for now: FAULT_TESTS_WORKER_KILLS=1 (with FAULT_TESTS=1)",
+    ),
+]
 
 TICKETS = 500
 KILLS = 22  # issue #7 asks for at least 20
@@ -57,6 +69,8 @@ WINDOW = 12  # tickets submitted but not yet decided, at most
 SWEEP_EVERY = 10.0
 STUCK_AFTER = 30  # TICKET_STUCK_AFTER_SECONDS: the product's minimum
 DEADLINE = 1500.0  # a hang guard, not a timing: about 5 minutes on an idle 2-core machine
+
+LOST_TASK = "Task handler raised error: WorkerLostError"
 
 R, A, E = TicketStatus.RESOLVED, TicketStatus.AWAITING_APPROVAL, TicketStatus.ESCALATED
 
@@ -180,25 +194,26 @@ class _Run:
     def feed(self, decided: int) -> None:
         """Keep WINDOW tickets in flight, and hold the rest back until the next kill, so that the
         kills are spread over the whole run."""
-        cap = TICKETS if len(self.kills) >= KILLS else (len(self.kills) + 1) * QUOTA
+        cap = TICKETS if len(self.kills) >= KILLS else (len(self.kills) + 1) * QUOTA + WINDOW
         while len(self.submitted) < min(cap, TICKETS) and len(self.submitted) - decided < WINDOW:
             person, request = self.plan[len(self.submitted)]
             ticket = ticket_submit(requester=person, subject=request.text, description=request.text)
             self.submitted.append(ticket)
 
     def maybe_kill(self, decided: int) -> None:
-        """Kill once the worker has done some work since the last kill and all its pool processes
-        are warm (a process still loading the model is not doing anything worth interrupting)."""
+        """Kill once the worker has done some work since the last kill, all its pool processes are
+        warm (one still loading the model is not doing anything worth interrupting), and one of
+        them is running a task: that one (or the main process, every MAIN_EVERY kills)."""
         if len(self.kills) >= KILLS or decided - self.decided_at_last_kill < MIN_PROGRESS:
             return
-        if not self.worker.all_children_ready():
+        if not self.worker.all_children_ready() or not (busy := self.worker.busy_children()):
             return
         if len(self.kills) % MAIN_EVERY == MAIN_EVERY - 1:
             self.worker.kill_main()
             self.worker.start()
             self.kills.append("main")
         else:
-            self.worker.kill_child(self.rng.choice(self.worker.children()).pid)
+            self.worker.kill_child(self.rng.choice(busy).pid)
             self.kills.append("child")
         self.decided_at_last_kill = decided
 
@@ -230,8 +245,9 @@ def test_killed_workers_lose_no_ticket_and_do_nothing_twice(settings, tmp_path):
 
     kills = run.kills
     assert len(kills) >= 20 and kills.count("main") >= 3, kills
-    # Killed pool processes were running a task (Celery reports each such loss).
-    assert log.count("WorkerLostError") >= kills.count("child") // 2, _state()
+    # Most killed pool processes were in the middle of a task (Celery reports each such loss; a
+    # task that ended in the 0.15 s between the sample and the kill is not one).
+    assert log.count(LOST_TASK) >= kills.count("child") // 2, log.count(LOST_TASK)
     tickets = {t.pk: t for t in Ticket.objects.select_related("requester")}
     assert len(tickets) == TICKETS
     requests = {ticket.pk: request for ticket, (_, request) in zip(run.submitted, plan, strict=True)}
@@ -252,7 +268,7 @@ def _report(run: _Run, elapsed: float, log: str) -> None:
     rerun = Execution.objects.filter(attempts__gt=1).count()
     print(
         f"\n{TICKETS} tickets in {elapsed:.0f}s; kills: {dict(Counter(run.kills))}; "
-        f"tasks lost with a killed pool process: {log.count('WorkerLostError')}; worker starts: "
+        f"tasks interrupted by a killed pool process: {log.count(LOST_TASK)}; worker starts: "
         f"{run.worker.starts}; sweeps: {run.sweeps}; tickets triaged more than once: {retriaged}; "
         f"executions run more than once: {rerun}; {_state()}"
     )
