@@ -54,9 +54,7 @@ def _already_decided(ticket_id: int) -> bool:
     ticket = Ticket.objects.filter(pk=ticket_id).only("status", "questions_asked").first()
     if ticket is None or ticket.status != TicketStatus.TRIAGING:
         return False
-    return AgentRun.objects.filter(
-        ticket_id=ticket_id, round=ticket.questions_asked, outcome__in=DECIDED_OUTCOMES
-    ).exists()
+    return _round_decided(ticket)
 
 
 def ticket_text(ticket: Ticket) -> str:
@@ -168,8 +166,9 @@ def agent_decision_apply(*, ticket_id: int, understanding: Understanding, second
 
 
 def _round_decided(ticket: Ticket) -> bool:
-    """Under the ticket's lock: a duplicate delivery (the sweep re-sent a ticket that a slow or killed
-    worker had) may triage the same round at the same time; the first decision to commit stands."""
+    """Whether this round already has a decided run. Checked before triage and again under the
+    ticket's lock: a duplicate delivery (the sweep re-sent a ticket that a slow or killed worker had)
+    may triage the same round at the same time; the first decision to commit stands."""
     return AgentRun.objects.filter(
         ticket=ticket, round=ticket.questions_asked, outcome__in=DECIDED_OUTCOMES
     ).exists()
