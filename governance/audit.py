@@ -25,6 +25,8 @@ _CHAIN_LOCK_KEY = 0x5EC_AD17  # any constant; identifies the audit chain's advis
 CODES: dict[str, str] = {
     "ticket.received": "Ticket received",
     "agent.proposed": "The agent proposed an action",
+    "agent.asked": "The agent asked the requester a question",
+    "ticket.escalated": "Ticket handed to a person",
     "policy.decided": "Governance decided",
     "approval.requested": "Approval requested",
     "approval.granted": "Approval granted",

@@ -133,6 +133,11 @@ class ApprovalRequest(models.Model):
 
     ticket = models.ForeignKey("servicedesk.Ticket", on_delete=models.PROTECT, related_name="approvals")
     requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Who asked for the action: empty for the agent, else the staff member who ran it from the
+    # workspace. Once approved and done, the ticket is resolved in their name, not the agent's.
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     action = models.CharField(max_length=64, choices=ActionCode.choices)
     params = models.JSONField(default=dict)
     digest = models.CharField(max_length=64, db_index=True)

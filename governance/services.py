@@ -49,6 +49,7 @@ from servicedesk.services import (
     notification_send,
     ticket_await_approval,
     ticket_escalate,
+    ticket_resolve_after_approval,
     ticket_resolve_by_agent,
 )
 from servicedesk.states import WITH_STAFF_STATUSES
@@ -108,7 +109,7 @@ def proposal_dispatch(
         execution = _execution_claim(ticket, decision)
         transaction.on_commit(lambda: _enqueue_execution(execution.pk), robust=True)
     elif decision.outcome == Outcome.NEEDS_APPROVAL:
-        _approval_open(ticket, decision)
+        _approval_open(ticket, decision, started_by=actor)
     else:
         reason = (
             EscalationReason.OUT_OF_SCOPE if decision.rule_ids == ("no_action",) else EscalationReason.POLICY
@@ -183,7 +184,7 @@ def _execution_claim(ticket: Ticket, decision: Decision) -> Execution:
 # Approvals
 
 
-def _approval_open(ticket: Ticket, decision: Decision) -> ApprovalRequest:
+def _approval_open(ticket: Ticket, decision: Decision, *, started_by: User | None) -> ApprovalRequest:
     existing = ApprovalRequest.objects.filter(
         ticket=ticket, digest=decision.digest, status=ApprovalStatus.PENDING
     ).first()
@@ -192,6 +193,7 @@ def _approval_open(ticket: Ticket, decision: Decision) -> ApprovalRequest:
     request = ApprovalRequest.objects.create(
         ticket=ticket,
         requester=ticket.requester,
+        started_by=started_by,
         action=str(decision.action),
         params=decision.params,
         digest=decision.digest,
@@ -243,12 +245,15 @@ APPROVER_GROUPS = {
 
 
 def approvers_for(step: ApprovalStep) -> list[User]:
-    """Who may decide this step: the named approver, or everyone holding the role; never the requester."""
-    requester_id = step.request.requester_id
+    """Who may decide this step: the named approver, or everyone holding the role; never the
+    requester, and never the staff member who ran the action (four eyes)."""
+    excluded = {step.request.requester_id, step.request.started_by_id}
     if step.approver_id:
-        return [step.approver] if step.approver_id != requester_id and step.approver else []
+        return [step.approver] if step.approver_id not in excluded and step.approver else []
     group = APPROVER_GROUPS[ApproverRole(step.role)]
-    return list(User.objects.filter(groups__name=group.value, is_active=True).exclude(pk=requester_id))
+    return list(
+        User.objects.filter(groups__name=group.value, is_active=True).exclude(pk__in=excluded - {None})
+    )
 
 
 def step_label(step: ApprovalStep) -> str:
@@ -258,7 +263,9 @@ def step_label(step: ApprovalStep) -> str:
 
 
 def can_decide_step(user: User, step: ApprovalStep) -> bool:
-    if not user.is_active or user.pk == step.request.requester_id or step.decision:
+    if not user.is_active or step.decision:
+        return False
+    if user.pk in (step.request.requester_id, step.request.started_by_id):
         return False
     if step.request.steps.filter(decided_by=user).exists():  # two approvers means two people
         return False
@@ -273,6 +280,7 @@ def pending_steps_for(user: User) -> list[ApprovalStep]:
         ApprovalStep.objects.filter(request__status=ApprovalStatus.PENDING, decision="")
         .filter(Q(approver=user) | Q(approver__isnull=True))
         .exclude(request__requester=user)
+        .exclude(request__started_by=user)
         .select_related("request__ticket", "request__requester", "approver")
         .order_by("-request__created_at")
     )
@@ -604,13 +612,29 @@ def _execution_succeed(
                 "after": after.as_dict(),
             },
         )
-        if ticket.status in (TicketStatus.TRIAGING, TicketStatus.AWAITING_APPROVAL):
+        started_by = _approval_starter(execution)
+        if ticket.status == TicketStatus.AWAITING_APPROVAL and started_by is not None:
+            ticket_resolve_after_approval(ticket_id=ticket.pk, message=message, started_by=started_by)
+        elif ticket.status in (TicketStatus.TRIAGING, TicketStatus.AWAITING_APPROVAL):
             ticket_resolve_by_agent(ticket_id=ticket.pk, message=message)
         elif ticket.status in WITH_STAFF_STATUSES:  # run from the workspace: staff resolve it themselves
             Comment.objects.create(
                 ticket=ticket, author_kind=AuthorKind.SYSTEM, visibility=Visibility.PUBLIC, body=message
             )
     return execution
+
+
+def _approval_starter(execution: Execution) -> User | None:
+    """The staff member who ran the approved action from the workspace; None when the agent did."""
+    request = (
+        ApprovalRequest.objects.filter(
+            ticket_id=execution.ticket_id, digest=execution.digest, status=ApprovalStatus.APPROVED
+        )
+        .select_related("started_by")
+        .order_by("-id")
+        .first()
+    )
+    return request.started_by if request is not None else None
 
 
 def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution:

@@ -105,7 +105,7 @@ def ticket_triage_start(*, ticket_id: int, max_attempts: int) -> Ticket | None:
     A re-delivered task finds the ticket past triage and does nothing; a ticket whose earlier
     triage died half-way (still "triaging") is claimed again, up to ``max_attempts`` times.
     """
-    ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+    ticket = Ticket.objects.select_for_update(no_key=True).filter(pk=ticket_id).first()
     if ticket is None or ticket.status not in {TicketStatus.NEW, TicketStatus.TRIAGING}:
         return None
     if ticket.triage_attempts >= max_attempts:
@@ -140,6 +140,13 @@ def _escalate(
         escalation_reason=reason,
         escalation_detail=detail[:500],
     )
+    # Every hand-over to a person is a step of the audit trail, with who made it and why.
+    audit_record(
+        code="ticket.escalated",
+        actor_kind="agent" if actor_kind == AuthorKind.AGENT else "system",
+        ticket_id=ticket.pk,
+        data={"reason": str(reason), "detail": detail[:500], "queue": queue.slug},
+    )
     Comment.objects.create(
         ticket=ticket,
         author_kind=AuthorKind.SYSTEM,
@@ -165,7 +172,7 @@ def _agent_reply(ticket: Ticket, body: str) -> Comment:
 @transaction.atomic
 def ticket_resolve_by_agent(*, ticket_id: int, message: str) -> Ticket:
     """The agent carried out the request and read the result back."""
-    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     _transition(
         ticket,
         TicketStatus.RESOLVED,
@@ -179,8 +186,28 @@ def ticket_resolve_by_agent(*, ticket_id: int, message: str) -> Ticket:
 
 
 @transaction.atomic
+def ticket_resolve_after_approval(*, ticket_id: int, message: str, started_by: User) -> Ticket:
+    """A staff member's action waited for an approval and has now been carried out: the ticket is
+    resolved in their name (it counts as a staff resolution, not the agent's)."""
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    _transition(
+        ticket,
+        TicketStatus.RESOLVED,
+        actor=None,
+        actor_kind=AuthorKind.SYSTEM,
+        resolver_kind=ResolverKind.STAFF,
+        resolved_at=timezone.now(),
+        assignee=ticket.assignee or started_by,
+    )
+    Comment.objects.create(
+        ticket=ticket, author_kind=AuthorKind.SYSTEM, visibility=Visibility.PUBLIC, body=message
+    )
+    return ticket
+
+
+@transaction.atomic
 def ticket_await_approval(*, ticket_id: int, message: str) -> Ticket:
-    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     _transition(ticket, TicketStatus.AWAITING_APPROVAL, actor=None, actor_kind=AuthorKind.AGENT)
     _agent_reply(ticket, message)
     return ticket
@@ -189,13 +216,20 @@ def ticket_await_approval(*, ticket_id: int, message: str) -> Ticket:
 @transaction.atomic
 def ticket_ask_requester(*, ticket_id: int, question: str) -> Ticket:
     """One clarifying question; the requester's reply sends the ticket back to the agent."""
-    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     _transition(
         ticket,
         TicketStatus.AWAITING_REQUESTER,
         actor=None,
         actor_kind=AuthorKind.AGENT,
         questions_asked=ticket.questions_asked + 1,
+    )
+    # The question's words stay on the ticket: the model wrote them and they may quote its text.
+    audit_record(
+        code="agent.asked",
+        actor_kind="agent",
+        ticket_id=ticket.pk,
+        data={"question": ticket.questions_asked, "question_chars": len(question)},
     )
     _agent_reply(ticket, question)
     return ticket
@@ -228,7 +262,7 @@ def ticket_escalate(
     queue_slug: str = Queue.GENERAL,
     actor_kind: str = AuthorKind.AGENT,
 ) -> Ticket:
-    ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     _escalate(ticket, reason, detail=detail, actor_kind=actor_kind, queue_slug=queue_slug)
     return ticket
 
@@ -236,7 +270,7 @@ def ticket_escalate(
 @transaction.atomic
 def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
     """A public reply from the requester. A reply to a question from the agent re-runs the agent."""
-    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
     if ticket.status == TicketStatus.CLOSED:
         raise TicketError("This ticket is closed. Please submit a new ticket instead.")
     comment = Comment.objects.create(
@@ -261,7 +295,7 @@ def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
 
 @transaction.atomic
 def ticket_confirm_resolution(*, ticket: Ticket, user: User) -> Ticket:
-    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
     if ticket.status != TicketStatus.RESOLVED:
         raise TicketError("Only a resolved ticket can be confirmed.")
     _transition(
@@ -279,7 +313,7 @@ def reopen_deadline(ticket: Ticket) -> Any:
 @transaction.atomic
 def ticket_reopen(*, ticket: Ticket, user: User, reason: str) -> Ticket:
     """The requester says the problem is not solved. Reopened tickets go to a human."""
-    ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
     if ticket.status != TicketStatus.RESOLVED:
         raise TicketError("Only a resolved ticket can be reopened.")
     deadline = reopen_deadline(ticket)
@@ -318,7 +352,7 @@ def tickets_close_resolved(*, older_than_days: int) -> int:
     ):
         try:
             with transaction.atomic():
-                ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+                ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
                 _transition(
                     ticket,
                     TicketStatus.CLOSED,

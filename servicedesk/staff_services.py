@@ -66,7 +66,7 @@ def display_name(user: User | None) -> str:
 
 
 def _locked(ticket_id: int) -> Ticket:
-    ticket = Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+    ticket = Ticket.objects.select_for_update(no_key=True).filter(pk=ticket_id).first()
     if ticket is None:
         raise TicketError("No such ticket.")
     return ticket

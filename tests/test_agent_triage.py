@@ -14,6 +14,7 @@ from agents.models import AgentRun
 from agents.services import ticket_triage
 from agents.tasks import handle_ticket
 from governance import services as governance_services
+from governance.audit import verify_chain
 from governance.demo import demo_catalog_load
 from governance.models import (
     ApprovalRequest,
@@ -68,6 +69,11 @@ def _reply(ticket: Ticket, user: User, body: str, captured) -> None:
         services.comment_add_reply(ticket=ticket, author=user, body=body)
 
 
+def _audit(ticket: Ticket) -> list[tuple[str, str, dict[str, Any]]]:
+    events = AuditEvent.objects.filter(ticket_id=ticket.pk).order_by("id")
+    return [(e.code, e.actor_kind, e.data) for e in events]
+
+
 def _agent_comments(ticket: Ticket) -> list[str]:
     return list(ticket.comments.filter(author_kind=AuthorKind.AGENT).values_list("body", flat=True))
 
@@ -106,6 +112,18 @@ def test_privileged_group_goes_to_accounts_and_access_and_nothing_changes(org, t
     [notice] = ticket.comments.filter(author_kind=AuthorKind.SYSTEM)
     assert "passed to the Accounts & Access team" in notice.body
     assert AgentRun.objects.get(ticket=ticket).outcome == "escalate"
+    assert _audit(ticket) == [
+        (
+            "ticket.escalated",
+            "agent",
+            {
+                "reason": "out_of_scope",
+                "detail": "domain-admins is a privileged group: a person decides",
+                "queue": "accounts-access",
+            },
+        )
+    ]
+    assert verify_chain(AuditEvent.objects.order_by("id")).ok
 
 
 def test_broken_monitor_goes_to_hardware(org, triage):
@@ -146,6 +164,21 @@ def test_the_third_question_escalates_for_a_person_to_clarify(
     assert ticket.escalation_reason == EscalationReason.NEEDS_HUMAN
     assert ticket.escalation_detail == "still unclear after 2 questions"
     assert len(_agent_comments(ticket)) == 2
+    # Each question and the hand-over are audit steps; the questions' words are not in the trail.
+    questions = _agent_comments(ticket)
+    assert [(code, actor, data) for code, actor, data in _audit(ticket)] == [
+        ("agent.asked", "agent", {"question": 1, "question_chars": len(questions[0])}),
+        ("agent.asked", "agent", {"question": 2, "question_chars": len(questions[1])}),
+        (
+            "ticket.escalated",
+            "agent",
+            {
+                "reason": "needs_human",
+                "detail": "still unclear after 2 questions",
+                "queue": "accounts-access",
+            },
+        ),
+    ]
 
 
 def test_a_redelivered_task_does_not_run_a_finished_decision_again(org, triage):
@@ -175,6 +208,9 @@ def test_agent_disabled_still_goes_to_general(org, triage, settings):
     assert (ticket.status, ticket.queue.slug) == (TicketStatus.ESCALATED, "general")
     assert ticket.escalation_reason == EscalationReason.AGENT_DISABLED
     assert AgentRun.objects.count() == 0
+    assert _audit(ticket) == [
+        ("ticket.escalated", "system", {"reason": "agent_disabled", "detail": "", "queue": "general"})
+    ]
 
 
 # --- with a chat model in the loop -----------------------------------------------------------

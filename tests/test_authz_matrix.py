@@ -81,6 +81,10 @@ SUBJECT_A, TEXT_A, REPLY_A = "zq7-subject-alice", "zq7-text-alice", "zq7-reply-a
 SUBJECT_B, TEXT_B, REPLY_B = "zq7-subject-bob", "zq7-text-bob", "zq7-reply-bob"
 NOTE_A = "zq7-internal-note"  # staff's internal note on alice's ticket: never shown to her
 MARKERS = (SUBJECT_A, TEXT_A, REPLY_A, SUBJECT_B, TEXT_B, REPLY_B, NOTE_A)
+# Written into every subject, description, reply and note: no HTML page may show it live.
+HOSTILE = ' <script>alert("zq7")</script><img src=x onerror="alert(7)"> ![x](https://evil.example/zq7.png)'
+LIVE_HOSTILE = ('<script>alert("zq7")', "<img src=x", 'onerror="alert(7)"', 'src="https://evil.example')
+INERT_HOSTILE = "&lt;script&gt;alert(&quot;zq7&quot;)&lt;/script&gt;"
 MAY_READ = {
     ANON: set(),
     EMPLOYEE: {SUBJECT_A, TEXT_A, REPLY_A},
@@ -179,27 +183,43 @@ def world(db, django_capture_on_commit_callbacks) -> World:
     lead.is_staff = True
     lead.save(update_fields=["is_staff"])
     alice, bob, ivan = users["alice"], users["bob"], users["ivan"]
-    ticket = _ticket(alice, f"Printer {SUBJECT_A}", f"It jams {TEXT_A}", TicketStatus.RESOLVED, "hardware")
+    ticket = _ticket(
+        alice,
+        f"Printer {SUBJECT_A}{HOSTILE}",
+        f"It jams {TEXT_A}{HOSTILE}",
+        TicketStatus.RESOLVED,
+        "hardware",
+    )
     Comment.objects.create(
         ticket=ticket,
         author=alice,
         author_kind=AuthorKind.REQUESTER,
         visibility=Visibility.PUBLIC,
-        body=REPLY_A,
+        body=REPLY_A + HOSTILE,
     )
     Comment.objects.create(
-        ticket=ticket, author=ivan, author_kind=AuthorKind.STAFF, visibility=Visibility.INTERNAL, body=NOTE_A
+        ticket=ticket,
+        author=ivan,
+        author_kind=AuthorKind.STAFF,
+        visibility=Visibility.INTERNAL,
+        body=NOTE_A + HOSTILE,
     )
-    bob_ticket = _ticket(bob, f"Laptop {SUBJECT_B}", f"Slow {TEXT_B}", TicketStatus.ESCALATED, "hardware")
+    bob_ticket = _ticket(
+        bob, f"Laptop {SUBJECT_B}{HOSTILE}", f"Slow {TEXT_B}{HOSTILE}", TicketStatus.ESCALATED, "hardware"
+    )
     Comment.objects.create(
         ticket=bob_ticket,
         author=bob,
         author_kind=AuthorKind.REQUESTER,
         visibility=Visibility.PUBLIC,
-        body=REPLY_B,
+        body=REPLY_B + HOSTILE,
     )
     approval_ticket = _ticket(
-        alice, f"Tableau {SUBJECT_A}", f"Dashboards {TEXT_A}", TicketStatus.TRIAGING, "software"
+        alice,
+        f"Tableau {SUBJECT_A}{HOSTILE}",
+        f"Dashboards {TEXT_A}{HOSTILE}",
+        TicketStatus.TRIAGING,
+        "software",
     )
     with django_capture_on_commit_callbacks(execute=False):
         governance_services.proposal_dispatch(
@@ -208,7 +228,9 @@ def world(db, django_capture_on_commit_callbacks) -> World:
                 action="install_software", params={"software": "Tableau Desktop"}, source="agent"
             ),
         )
-        zoom = _ticket(bob, f"Zoom {SUBJECT_B}", f"Calls {TEXT_B}", TicketStatus.TRIAGING, "software")
+        zoom = _ticket(
+            bob, f"Zoom {SUBJECT_B}{HOSTILE}", f"Calls {TEXT_B}{HOSTILE}", TicketStatus.TRIAGING, "software"
+        )
         governance_services.proposal_dispatch(  # an execution, left pending (the executor never runs)
             ticket_id=zoom.pk, proposal=Proposal(action="install_software", params={"software": "Zoom"})
         )
@@ -719,6 +741,9 @@ def _check_response(
     text = body.decode(errors="replace")
     leaked = [marker for marker in MARKERS if marker in text and marker not in MAY_READ[role]]
     assert not leaked, f"{where} shows {leaked}"
+    if response.get("Content-Type", "").startswith("text/html"):
+        live = [payload for payload in LIVE_HOSTILE if payload in text]
+        assert not live, f"{where} renders ticket text live: {live}"
 
 
 def _run(world: World, case: Case, url: str, clients: dict[str, Client] | None = None) -> None:
@@ -876,3 +901,22 @@ def test_only_the_approver_sees_the_approval(world):
     for role in (EMPLOYEE, OTHER, STAFF, LEAD, MANAGER):
         steps = json.loads(clients[role].get("/api/governance/approvals/").content)
         assert [s["step"] for s in steps] == ([world.step.pk] if role == MANAGER else []), role
+
+
+def test_ticket_text_is_shown_inert_on_the_pages_that_show_it(world):
+    """Every HTML response above is checked for live markup; here, the pages that do show the
+    hostile text show it escaped (so that check is looking at the text, not at its absence)."""
+    clients = _clients(world)
+    pages = [
+        (EMPLOYEE, "/tickets/"),
+        (EMPLOYEE, f"/tickets/{world.ticket.pk}/"),
+        (STAFF, "/staff/queues/hardware/"),
+        (STAFF, f"/staff/tickets/{world.ticket.pk}/"),
+        (MANAGER, "/governance/approvals/"),
+    ]
+    for role, url in pages:
+        response = clients[role].get(url)
+        text = response.content.decode()
+        assert response.status_code == 200, url
+        assert INERT_HOSTILE in text, f"{role} {url}: the hostile text is not on the page"
+        assert not [payload for payload in LIVE_HOSTILE if payload in text], url

@@ -7,10 +7,11 @@ from django.urls import reverse
 
 from governance.demo import demo_catalog_load
 from governance.models import ApprovalRequest, ApprovalStatus, AuditEvent, DirectoryMembership, Execution
+from governance.services import ApprovalError, approval_decide, execution_run, pending_steps_for
 from governance.types import Outcome
 from servicedesk import staff_services
 from servicedesk.demo_org import demo_org_load
-from servicedesk.models import Comment, Notification, Queue, Ticket, TicketStatus, Visibility
+from servicedesk.models import Comment, Notification, Queue, ResolverKind, Ticket, TicketStatus, Visibility
 from servicedesk.services import TicketError
 from tests.factories import TicketFactory
 
@@ -74,10 +75,39 @@ def test_action_that_needs_approval_waits_for_it(org, ticket):
     approvers = set(
         Notification.objects.filter(code="approval.requested").values_list("recipient__username", flat=True)
     )
-    assert approvers == {"ivan", "judy"}
+    assert approvers == {"judy"}  # four eyes: ivan ran it, so he cannot approve it
+    assert approval.started_by == org["ivan"]
     assert Notification.objects.filter(recipient=org["alice"], code="ticket.status_changed").order_by(
         "id"
     ).last().text == (f"{ticket.reference} is now “Awaiting approval”: Help")
+
+
+def test_approved_staff_action_is_done_and_resolved_in_the_staff_members_name(
+    org, ticket, django_capture_on_commit_callbacks
+):
+    staff_services.catalog_action_run(ticket_id=ticket.pk, actor=org["ivan"], action="reset_mfa", params={})
+    step = ApprovalRequest.objects.get().steps.get()
+    before = AuditEvent.objects.count()
+    with pytest.raises(ApprovalError, match="cannot decide"):
+        approval_decide(step_id=step.pk, user=org["ivan"], approve=True)
+    assert (AuditEvent.objects.count(), ApprovalRequest.objects.get().status) == (before, "pending")
+    assert pending_steps_for(org["ivan"]) == [] and pending_steps_for(org["judy"]) == [step]
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        approval_decide(step_id=step.pk, user=org["judy"], approve=True)
+    assert len(callbacks) == 1
+    execution_run(execution_id=Execution.objects.get().pk)
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.resolver_kind, ticket.assignee) == (
+        TicketStatus.RESOLVED,
+        ResolverKind.STAFF,
+        org["ivan"],
+    )
+    assert ticket.status_changes.order_by("id").last().actor_kind == "system"
+    last = ticket.comments.order_by("id").last()
+    assert (last.author_kind, last.visibility) == ("system", Visibility.PUBLIC)
+    assert last.body.startswith("Your MFA enrolment was reset.")
+    assert Execution.objects.get().status == "succeeded"
 
 
 def test_action_governance_refuses_stays_with_the_person_and_is_audited(org, ticket):
