@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from governance import backtest, controls, metrics, modes, monitoring, reports
 from governance.forms import BacktestForm
@@ -94,6 +94,7 @@ class ReviewForm(forms.ModelForm):
 
 
 @manager_required
+@require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     days = request.GET.get("days", "")
     period = int(days) if days.isdigit() and int(days) in PERIODS else 56
@@ -115,6 +116,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @manager_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def reviews(request: AuthenticatedRequest) -> HttpResponse:
     compute = BaselineComputeForm(prefix="c")
     manual = BaselineManualForm(prefix="m")
@@ -166,6 +168,7 @@ def reviews(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @manager_required
+@require_safe
 def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
     review = get_object_or_404(Review.objects.select_related("baseline"), pk=review_id)
     data = reports.review_data(review)
@@ -177,6 +180,7 @@ def review_detail(request: HttpRequest, review_id: int) -> HttpResponse:
 
 
 @manager_required
+@require_safe
 def quarterly(request: AuthenticatedRequest) -> HttpResponse:
     """The latest quarterly review, or a prompt to plan one for the current quarter."""
     review = Review.objects.filter(kind=Review.Kind.QUARTERLY).order_by("-period_start", "-id").first()
@@ -188,6 +192,7 @@ def quarterly(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @manager_required
+@require_safe
 def monitoring_page(request: HttpRequest) -> HttpResponse:
     context = reports.monitoring_data()
     context.update(
@@ -216,6 +221,7 @@ CHANGED_ROWS_SHOWN = 200
 
 
 @manager_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def backtest_page(request: AuthenticatedRequest) -> HttpResponse:
     """The form (period, queue, limit, what-if changes) and the recent runs."""
     form = BacktestForm(request.POST or None, initial=_default_period())
@@ -254,6 +260,7 @@ def _default_period() -> dict[str, Any]:
 
 
 @manager_required
+@require_safe
 def backtest_run(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(BacktestRun.objects.select_related("created_by"), pk=run_id)
     if request.GET.get("format") == "csv":

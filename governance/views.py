@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods
 
 from governance import services
 from governance.directory.base import DirectoryError
@@ -16,6 +17,7 @@ from servicedesk.roles import AuthenticatedRequest
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def approvals(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST":
         form = ApprovalDecisionForm(request.POST)
@@ -56,6 +58,7 @@ def approvals(request: AuthenticatedRequest) -> HttpResponse:
 
 @never_cache
 @csrf_protect
+@require_http_methods(["GET", "HEAD", "POST"])
 def password_reset(request: HttpRequest, token: str) -> HttpResponse:
     """Reached from the emailed link by someone who cannot sign in: the token is the credential."""
     reset = services.reset_token_lookup(token)

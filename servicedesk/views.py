@@ -6,7 +6,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views import defaults
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from servicedesk import selectors, services
 from servicedesk.forms import ReopenForm, ReplyForm, TicketForm
@@ -18,11 +18,13 @@ TICKETS_PER_PAGE = 20
 
 
 @login_required
+@require_safe
 def home(request: AuthenticatedRequest) -> HttpResponse:
     return redirect("staff:home" if is_staff_member(request.user) else "servicedesk:ticket_list")
 
 
 @login_required
+@require_safe
 def ticket_list(request: AuthenticatedRequest) -> HttpResponse:
     tickets = selectors.tickets_of_requester(requester=request.user)
     page = Paginator(tickets, TICKETS_PER_PAGE).get_page(request.GET.get("page"))
@@ -30,6 +32,7 @@ def ticket_list(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def ticket_create(request: AuthenticatedRequest) -> HttpResponse:
     form = TicketForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -57,6 +60,7 @@ def _own_ticket(request: AuthenticatedRequest, ticket_id: int) -> Ticket:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def ticket_detail(request: AuthenticatedRequest, ticket_id: int) -> HttpResponse:
     ticket = _own_ticket(request, ticket_id)
     reply_form = ReplyForm(request.POST or None)
@@ -129,6 +133,7 @@ def ticket_reopen(request: AuthenticatedRequest, ticket_id: int) -> HttpResponse
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def notifications(request: AuthenticatedRequest) -> HttpResponse:
     """The user's own notifications, newest first; "Mark all as read" is a POST."""
     if request.method == "POST":
