@@ -31,6 +31,8 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import SecretStr
 
+from config.cpu import threads_per_process
+
 logger = logging.getLogger(__name__)
 
 # Exception class names that mean "try again later" across httpx, openai, anthropic and ollama.
@@ -165,7 +167,7 @@ def _local_chat_model(spec: ModelSpec) -> BaseChatModel:
         model_path=str(path),
         n_ctx=2048,
         n_batch=512,  # the default 8 doubles the time of a cold prompt
-        n_threads=settings.AGENT_LLM_THREADS,
+        n_threads=threads_per_process(settings.AGENT_LLM_THREADS),
         temperature=0.0,
         max_tokens=120,
         streaming=False,  # the streaming path (its default) reports no token usage

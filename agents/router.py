@@ -41,6 +41,7 @@ from agents.anchors import (
     SOFTWARE_TEMPLATES,
 )
 from agents.catalog import PRIVILEGED, Catalog
+from config.cpu import threads_per_process
 
 logger = logging.getLogger(__name__)
 
@@ -577,6 +578,9 @@ def get_encoder() -> Encoder:
     model = str(settings.EMBEDDING_MODEL)
     with _lock:
         if model not in _embedders:
+            import torch
+
+            torch.set_num_threads(threads_per_process(settings.AGENT_TORCH_THREADS))
             t0 = time.perf_counter()
             _embedders[model] = load_encoder(model, batch_size=settings.AGENT_EMBED_BATCH_SIZE)
             logger.info("embedding model %s loaded in %.1fs", model, time.perf_counter() - t0)

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from agents.llm import ModelUnavailable
 from agents.services import ticket_triage
+from config.cpu import pool_processes_set
 from governance.services import executions_resend
 from servicedesk.models import Ticket, TicketStatus
 
@@ -43,7 +44,12 @@ def preload_embedding_libraries(**kwargs: object) -> None:
     """Import torch and sentence-transformers once, in the worker's main process, before it forks
     its pool: every pool process, and each replacement of one that crashed, starts seconds sooner
     (and shares those pages). Import only: a model run here would hang the forked processes
-    (OpenMP is not fork-safe), so each pool process still loads and runs its own."""
+    (OpenMP is not fork-safe), so each pool process still loads and runs its own.
+
+    It also records how many pool processes share the cores, for their thread counts."""
+    concurrency = getattr(kwargs.get("sender"), "concurrency", None)
+    if isinstance(concurrency, int):
+        pool_processes_set(concurrency)
     if not settings.AGENT_ENABLED:
         return
     try:

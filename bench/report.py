@@ -64,18 +64,12 @@ def intake(r: dict[str, Any]) -> str:
     return f"{table}\n\nAPI ÷ raw insert: **{ratio}** (load at start {_load(r['load_average_at_start'])})"
 
 
-def _mode(part: dict[str, Any], llm: str) -> str:
-    if part["agent_llm_role"] == "grey":
-        return "router (grey)"
-    return f"{llm}, {part.get('llm_threads', 2)} llama.cpp thread(s) a process"
-
-
 def drain(results: dict[str, Any]) -> str:
     rows = []
-    for part in ("drain", "drain_llm", "drain_llm_1thread"):
+    for part in ("drain", "drain_llm"):
         if part not in results:
             continue
-        mode = _mode(results[part], "local LLM (confirm)")
+        mode = "router (grey)" if results[part]["agent_llm_role"] == "grey" else "local LLM (confirm)"
         for run in results[part]["runs"]:
             b, idle = run["backlog"], run["idle"]
             rows.append(
@@ -97,10 +91,10 @@ def drain(results: dict[str, Any]) -> str:
 
 def memory(results: dict[str, Any]) -> str:
     rows = []
-    for part in ("drain", "drain_llm", "drain_llm_1thread"):
+    for part in ("drain", "drain_llm"):
         if part not in results:
             continue
-        mode = _mode(results[part], "local LLM loaded (confirm)")
+        mode = "router (grey)" if results[part]["agent_llm_role"] == "grey" else "local LLM loaded (confirm)"
         for run in results[part]["runs"]:
             idle, after = run["memory_idle"], run["backlog"]["memory_after_drain"]
             rows.append(
@@ -167,7 +161,7 @@ def main(path: str = "data/bench/results.json") -> None:
     sections = [("Machine and run", machine(report))]
     if "intake" in results:
         sections.append(("Intake", intake(results["intake"])))
-    if {"drain", "drain_llm", "drain_llm_1thread"} & set(results):
+    if "drain" in results or "drain_llm" in results:
         sections += [("End to end", drain(results)), ("Worker memory", memory(results))]
     if "agent" in results:
         sections.append(("Agent decision time", agent(results["agent"])))

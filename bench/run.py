@@ -32,7 +32,7 @@ from psycopg import sql
 from bench import intake
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ["intake", "drain", "drain_llm", "drain_llm_1thread", "agent", "dashboards", "audit"]
+PARTS = ["intake", "drain", "drain_llm", "agent", "dashboards", "audit"]
 EVAL = ROOT.parent / "shared" / "eval"
 
 
@@ -248,16 +248,13 @@ def part_intake(services: Services) -> dict[str, Any]:
     return result
 
 
-def _drain(
-    services: Services, part: str, tickets: int, idle: int, workers: str = "1,2", **env: str
-) -> dict[str, Any]:
+def _drain(services: Services, part: str, tickets: int, idle: int, **env: str) -> dict[str, Any]:
     name = services.fresh_database(part)
     out = CONFIG.log_dir / f"{part}.json"
-    args = ["bench_drain", "--tickets", str(tickets), "--workers", workers, "--idle", str(idle)]
+    args = ["bench_drain", "--tickets", str(tickets), "--workers", "1,2", "--idle", str(idle)]
     manage([*args, "--json", str(out), "--log-dir", str(CONFIG.log_dir)], services.env(name, **env), part)
     services.flush_redis()
     result: dict[str, Any] = json.loads(out.read_text())
-    result["llm_threads"] = int(services.env(name, **env).get("AGENT_LLM_THREADS") or 2)
     for run in result["runs"]:
         b, quiet, m = run["backlog"], run["idle"], run["backlog"]["memory_after_drain"]
         say(f"{part}, {run['workers']} worker(s), backlog of {b['tickets']}:")
@@ -280,20 +277,6 @@ def part_drain(services: Services) -> dict[str, Any]:
 
 def part_drain_llm(services: Services) -> dict[str, Any]:
     return _drain(services, "drain_llm", CONFIG.llm_tickets, CONFIG.llm_idle, AGENT_LLM_ROLE="confirm")
-
-
-def part_drain_llm_1thread(services: Services) -> dict[str, Any]:
-    """Two pool processes with one llama.cpp thread each: the cores split between processes, not
-    between the threads of one model call."""
-    return _drain(
-        services,
-        "drain_llm_1thread",
-        CONFIG.llm_tickets,
-        CONFIG.llm_idle,
-        workers="2",
-        AGENT_LLM_ROLE="confirm",
-        AGENT_LLM_THREADS="1",
-    )
 
 
 def _agent_eval(env: dict[str, str], files: list[Path], rows: int, label: str) -> dict[str, Any]:

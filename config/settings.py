@@ -366,7 +366,10 @@ AGENT_LLM_ROLE = env_str("AGENT_LLM_ROLE", "grey")
 if AGENT_LLM_ROLE not in {"grey", "confirm", "off"}:
     raise ImproperlyConfiguredEnv(f"AGENT_LLM_ROLE={AGENT_LLM_ROLE!r}: expected grey, confirm or off")
 AGENT_LLM_MODEL_PATH = env_str("AGENT_LLM_MODEL_PATH", str(DATA_DIR / "models" / "gemma-3-270m-q4_k_m.gguf"))
-AGENT_LLM_THREADS = env_int("AGENT_LLM_THREADS", 2, minimum=1)
+# CPU threads of llama.cpp and of PyTorch in each process; 0: the cores divided by the worker's pool
+# processes (config/cpu.py).
+AGENT_LLM_THREADS = env_int("AGENT_LLM_THREADS", 0, minimum=0)
+AGENT_TORCH_THREADS = env_int("AGENT_TORCH_THREADS", 0, minimum=0)
 AGENT_LLM_API_KEY = env_str("AGENT_LLM_API_KEY", "")  # empty: the provider's own variable
 AGENT_LLM_TIMEOUT_SECONDS = env_int("AGENT_LLM_TIMEOUT_SECONDS", 30, minimum=1)
 # Quick retries of one model call (timeouts, connection errors) before the ticket's task is retried

@@ -60,3 +60,22 @@ def test_postgres_url_uses_psycopg_backend_with_credentials():
 def test_unusable_database_urls_fail_loudly(url):
     with pytest.raises(ImproperlyConfiguredEnv, match="DATABASE_URL"):
         parse_database_url(url, base_dir=Path("/srv"))
+
+
+def test_each_pool_process_gets_its_share_of_the_cores(monkeypatch, settings):
+    """Two pool processes with every core each would oversubscribe the machine (make bench measured
+    the router drain at half speed); unless a setting names a number, they split the cores."""
+    from types import SimpleNamespace
+
+    from agents.tasks import preload_embedding_libraries
+    from config import cpu
+
+    settings.AGENT_ENABLED = False  # record the count only; no library import
+    monkeypatch.setattr(cpu, "cores", lambda: 4)
+    monkeypatch.setattr(cpu, "_processes", 1)
+    assert cpu.threads_per_process() == 4  # one process (the web, a command): every core
+    preload_embedding_libraries(sender=SimpleNamespace(concurrency=2))  # the worker, before forking
+    assert cpu.threads_per_process() == 2
+    assert cpu.threads_per_process(3) == 3  # AGENT_LLM_THREADS / AGENT_TORCH_THREADS set: as set
+    preload_embedding_libraries(sender=SimpleNamespace(concurrency=8))
+    assert cpu.threads_per_process() == 1

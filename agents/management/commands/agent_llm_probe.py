@@ -24,6 +24,7 @@ from agents import llm, planner
 from agents.catalog import catalog_load
 from agents.management.commands.agent_eval import demo_org
 from agents.router import ACT, GRANT, INSTALL, RouterResult, get_router
+from config.cpu import threads_per_process
 
 
 class Command(BaseCommand):
@@ -72,7 +73,7 @@ class Command(BaseCommand):
                 "seconds_p50": round(seconds[len(seconds) // 2], 3) if seconds else None,
             }
             self.stderr.write(f"{group}: {report[group]}")
-        report["llm_threads"] = settings.AGENT_LLM_THREADS
+        report["llm_threads"] = threads_per_process(settings.AGENT_LLM_THREADS)
         report["at"] = time.strftime("%Y-%m-%d %H:%M")
         return report
 
