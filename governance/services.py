@@ -612,8 +612,9 @@ def _execution_succeed(
                 "after": after.as_dict(),
             },
         )
-        started_by = _approval_starter(execution)
-        if ticket.status == TicketStatus.AWAITING_APPROVAL and started_by is not None:
+        # Only an approved action can have a staff starter: the agent's own executions skip the query.
+        started_by = _approval_starter(execution) if ticket.status == TicketStatus.AWAITING_APPROVAL else None
+        if started_by is not None:
             ticket_resolve_after_approval(ticket_id=ticket.pk, message=message, started_by=started_by)
         elif ticket.status in (TicketStatus.TRIAGING, TicketStatus.AWAITING_APPROVAL):
             ticket_resolve_by_agent(ticket_id=ticket.pk, message=message)
