@@ -3,6 +3,7 @@
 import logging
 import os
 from datetime import timedelta
+from typing import Any
 
 from celery import Task, shared_task
 from celery.signals import worker_init, worker_process_init
@@ -74,6 +75,19 @@ def warm_up_router(**kwargs: object) -> None:
     logger.info("pool process %d is ready", os.getpid())
 
 
+def queue_length(queue: str) -> int | None:
+    """Messages waiting on ``queue`` (not those a worker holds), or None when the broker cannot say."""
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+            channel: Any = connection.default_channel  # a kombu Channel (the stubs name a protocol)
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except Exception:  # no such queue yet (Redis drops an empty one), or the broker is down
+        return None
+
+
 def enqueue_ticket(ticket_id: int) -> None:
     """Send one ticket to the agent worker, on the queue named by the settings at call time."""
     handle_ticket.apply_async(args=(ticket_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
@@ -85,9 +99,19 @@ def sweep_stuck_tickets() -> int:
     and executions whose task was lost: their ticket waits in triage (or for approval) until one
     runs. Re-sending is harmless: a task delivered twice acts once."""
     cutoff = timezone.now() - timedelta(seconds=settings.TICKET_STUCK_AFTER_SECONDS)
-    stuck = Ticket.objects.filter(
-        status__in=[TicketStatus.NEW, TicketStatus.TRIAGING], status_changed_at__lt=cutoff
-    ).values_list("pk", flat=True)
+    old = Ticket.objects.filter(status_changed_at__lt=cutoff)
+    # A ticket in triage was taken by a worker that died or hung: its message is gone, send it again.
+    stuck = list(old.filter(status=TicketStatus.TRIAGING).values_list("pk", flat=True))
+    # A new one was never taken: lost at submit, or still waiting behind a backlog (a worker that was
+    # down, a burst). While the queue holds at least as many messages as there are such tickets, they
+    # are taken to be in it: re-sending would only add duplicates behind them. Once the backlog has
+    # drained below their count, the lost ones are sent again.
+    waiting = list(old.filter(status=TicketStatus.NEW).values_list("pk", flat=True))
+    backlog = queue_length(settings.CELERY_TASK_DEFAULT_QUEUE)
+    if waiting and backlog is not None and backlog >= len(waiting):
+        logger.info("%d new tickets wait behind a backlog of %d messages; not re-sent", len(waiting), backlog)
+    else:
+        stuck += waiting
     sent = 0
     for ticket_id in stuck:
         try:

@@ -235,7 +235,12 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "servicedesk")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-tickets": {"task": "agents.tasks.sweep_stuck_tickets", "schedule": 60.0},
+    # A sweep that waited in the queue (the worker was down) is dropped: the next one is a minute away.
+    "sweep-stuck-tickets": {
+        "task": "agents.tasks.sweep_stuck_tickets",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
     "close-resolved-tickets": {"task": "servicedesk.tasks.close_resolved_tickets", "schedule": 3600.0},
     "expire-approvals": {"task": "governance.tasks.expire_approvals", "schedule": 300.0},
 }

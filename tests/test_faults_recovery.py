@@ -6,6 +6,7 @@ These run in the ordinary suite; the ones that need two database connections nee
 """
 
 import threading
+import uuid
 from datetime import timedelta
 from unittest import mock
 
@@ -14,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from agents import tasks
 from agents.llm import ModelUnavailable
 from agents.models import AgentRun
 from agents.pipeline import Understanding
@@ -100,6 +102,41 @@ def test_the_sweep_resends_an_execution_whose_task_was_lost(org, settings):
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.RESOLVED
     assert SoftwareAssignment.objects.filter(account__username="bob", software__name="Zoom").count() == 1
+
+
+def test_the_sweep_does_not_pile_duplicates_behind_a_backlog(org, settings, monkeypatch):
+    """New tickets older than the threshold wait behind a backlog (the worker was down): while the
+    queue holds at least that many messages they are not re-sent; a ticket stuck in triage always is."""
+    settings.TICKET_STUCK_AFTER_SECONDS = 60
+    waiting = [TicketFactory(requester=org["alice"], status=TicketStatus.NEW) for _ in range(3)]
+    taken = _triaging(org["bob"])
+    Ticket.objects.update(status_changed_at=timezone.now() - timedelta(minutes=10))
+
+    def sweep_with(backlog: int | None) -> list[int]:
+        monkeypatch.setattr(tasks, "queue_length", lambda queue: backlog)
+        with mock.patch("agents.tasks.handle_ticket.apply_async") as send:
+            sweep_stuck_tickets()
+        return sorted(c.kwargs["args"][0] for c in send.call_args_list)
+
+    everything = sorted([*(t.pk for t in waiting), taken.pk])
+    assert sweep_with(3) == [taken.pk]  # the three new ones are in the queue
+    assert sweep_with(2) == everything  # fewer messages than new tickets: some were lost
+    assert sweep_with(0) == everything
+    assert sweep_with(None) == everything  # the broker cannot say: send
+
+
+def test_queue_length_counts_the_messages_waiting_on_the_real_broker(settings):
+    from config.celery import app
+
+    queue = f"sweep-test-{uuid.uuid4().hex[:8]}"
+    assert tasks.queue_length(queue) in (0, None)  # an unknown queue: none waiting
+    try:
+        for _ in range(3):
+            tasks.handle_ticket.apply_async(args=(0,), queue=queue)
+        assert tasks.queue_length(queue) == 3
+    finally:
+        with app.connection_for_write() as broker:
+            broker.default_channel.queue_purge(queue)
 
 
 def test_the_sweep_leaves_finished_executions_alone(org, settings):
