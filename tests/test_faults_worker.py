@@ -13,9 +13,9 @@ by a killed main process stay unacknowledged in Redis (for the visibility timeou
 product's answer is the real ``sweep_stuck_tickets``, called here every 10 s as Celery beat calls
 it every minute.
 
-A pool process builds the router before it takes work (about 10 s alone on 2 cores, three times
-that on a busy machine), so the run takes about five minutes on an idle 2-core machine, most of it
-model loading after the kills.
+A pool process builds the router before it takes work (a few seconds alone on 2 cores, several
+times that on a busy machine), so most of the run is model loading after the kills: 89 s on an idle
+2-core machine, about 4 minutes on a busy one.
 
 Each (requester, group or software) pair is asked for once, so every membership or assignment the
 directory gains must belong to exactly one succeeded execution, and the other way round; a reset
@@ -64,7 +64,7 @@ MIN_PROGRESS = 10  # tickets decided since the last kill, at least, before the n
 WINDOW = 12  # tickets submitted but not yet decided, at most
 SWEEP_EVERY = 10.0
 STUCK_AFTER = 30  # TICKET_STUCK_AFTER_SECONDS: the product's minimum
-DEADLINE = 1500.0  # a hang guard, not a timing: about 5 minutes on an idle 2-core machine
+DEADLINE = 1500.0  # a hang guard, not a timing: 1.5 minutes on an idle 2-core machine
 
 LOST_TASK = "Task handler raised error: WorkerLostError"
 
