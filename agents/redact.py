@@ -9,7 +9,9 @@ reset my password" read exactly as before.
 A stated password is recognised by its phrasing (a credential word, then "is", "was", ":", "=" ...)
 and then by the value: an ordinary word that describes the password ("my password is expired",
 "... is not working") is not a secret and stays. Key- and token-shaped strings are recognised by
-their shape wherever they appear. ``redact`` is idempotent.
+their shape wherever they appear, and so is a password written bare when it mixes lower and upper
+case, digits and a symbol ("I typed Xk3#pq9!zL"); one without a symbol inside ("Summer2024!") is
+only caught after a lead-in. ``redact`` is idempotent.
 """
 
 import logging
@@ -71,6 +73,15 @@ _KEY_SHAPES = re.compile(
             r"[A-Za-z0-9_\-+/]{32,}={0,2}(?![\w/])",
         ]
     )
+)
+# A password written bare, with no "password is" before it: one run of 8-64 characters with lower
+# case, upper case, a digit and a symbol inside it (not only at its end: "Office365!" is a name and an
+# exclamation). Addresses and links are not passwords.
+_TOKEN = r"[^\s\"'`]"  # noqa: S105 - a regex, not a password
+_BARE_PASSWORD = re.compile(
+    rf"(?<![^\s\"'`(\[])(?![(\[])(?={_TOKEN}*[a-z])(?={_TOKEN}*[A-Z])(?={_TOKEN}*\d)"
+    rf"(?={_TOKEN}*[!@#$%^&*+=?~|<>]{_TOKEN})(?!{_TOKEN}*(?://|@{_TOKEN}*\.[A-Za-z]))"
+    rf"{_TOKEN}{{8,64}}(?!{_TOKEN})"
 )
 _URL_CREDENTIALS = re.compile(r"(?P<lead>\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)(?P<value>[^\s@/]+)(?=@)", re.I)
 _PRIVATE_KEY = re.compile(
@@ -148,7 +159,13 @@ def redact(text: str, *, also: Iterable[str] = ()) -> str:
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['lead']}{PASSWORD_MARK}", text)
     text = _NAMED_SECRET.sub(_named_secret, text)
     text = _PIN.sub(lambda m: f"{m['lead']}{PIN_MARK}", text)
-    return _PASSWORD.sub(_password, text)
+    text = _PASSWORD.sub(_password, text)
+    return _BARE_PASSWORD.sub(_bare_password, text)
+
+
+def _bare_password(match: re.Match[str]) -> str:
+    _, trailing = _split_trailing(match[0])
+    return f"{PASSWORD_MARK}{trailing}"
 
 
 def configured_secrets() -> list[str]:
