@@ -3,6 +3,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
@@ -110,3 +111,26 @@ def worker(settings, tmp_path):
         process.kill()
     log.close()
     print((tmp_path / "worker.log").read_text()[-3000:])
+
+
+@pytest.fixture
+def triage(django_capture_on_commit_callbacks):
+    """Run the agent on a ticket and the executor on whatever it enqueued, as the two workers would
+    (``execute=False``: the executor's task is left unrun)."""
+    from agents.services import ticket_triage
+    from governance import services as governance_services
+
+    def run(ticket, execute: bool = True):
+        def executor(args: tuple[int], queue: str) -> None:
+            if execute:
+                governance_services.execution_run(execution_id=args[0])
+
+        with (
+            mock.patch("governance.tasks.run_execution.apply_async", side_effect=executor),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            ticket_triage(ticket_id=ticket.pk)
+        ticket.refresh_from_db()
+        return ticket
+
+    return run

@@ -11,9 +11,7 @@ from langchain_core.messages import AIMessage
 
 from agents import llm
 from agents.models import AgentRun
-from agents.services import ticket_triage
 from agents.tasks import handle_ticket
-from governance import services as governance_services
 from governance.audit import verify_chain
 from governance.demo import demo_catalog_load
 from governance.models import (
@@ -38,26 +36,6 @@ def org(db, settings):
     demo_org_load(password="demo")
     demo_catalog_load()
     return {user.username: user for user in User.objects.all()}
-
-
-@pytest.fixture
-def triage(django_capture_on_commit_callbacks):
-    """Run the agent on a ticket and the executor on whatever it enqueued, as the workers would."""
-
-    def run(ticket: Ticket, execute: bool = True) -> Ticket:
-        def executor(args: tuple[int], queue: str) -> None:
-            if execute:
-                governance_services.execution_run(execution_id=args[0])
-
-        with (
-            mock.patch("governance.tasks.run_execution.apply_async", side_effect=executor),
-            django_capture_on_commit_callbacks(execute=True),
-        ):
-            ticket_triage(ticket_id=ticket.pk)
-        ticket.refresh_from_db()
-        return ticket
-
-    return run
 
 
 def _ticket(user: User, text: str) -> Ticket:

@@ -38,9 +38,7 @@ from agents import llm
 from agents.models import AgentRun
 from agents.pipeline import understand
 from agents.redact import KEY_MARK, PASSWORD_MARK, PIN_MARK, PRIVATE_KEY_MARK, SecretsFilter, redact
-from agents.services import ticket_triage
 from agents.tasks import handle_ticket
-from governance import services as governance_services
 from governance.demo import demo_catalog_load
 from governance.models import AuditEvent, DirectoryAccount
 from servicedesk import services
@@ -151,25 +149,6 @@ def every_log_line() -> Iterator[io.StringIO]:
         for lg, level, disabled in saved:
             lg.setLevel(level)
             lg.disabled = disabled
-
-
-@pytest.fixture
-def triage(django_capture_on_commit_callbacks):
-    """The agent on one ticket, then the executor on what it enqueued, as the two workers would."""
-
-    def run(ticket: Ticket) -> Ticket:
-        def executor(args: tuple[int], queue: str) -> None:
-            governance_services.execution_run(execution_id=args[0])
-
-        with (
-            mock.patch("governance.tasks.run_execution.apply_async", side_effect=executor),
-            django_capture_on_commit_callbacks(execute=True),
-        ):
-            ticket_triage(ticket_id=ticket.pk)
-        ticket.refresh_from_db()
-        return ticket
-
-    return run
 
 
 def _submit(user: User, subject: str, description: str) -> Ticket:
