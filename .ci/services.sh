@@ -125,7 +125,7 @@ _svc_pg_running_port() {
     port=$(cat "$_PG_PORTFILE" 2>/dev/null) || return 1
     [[ -n "$port" ]] || return 1
     _svc_as_pg "$bin/pg_ctl" -D "$_PG_DATA" status >/dev/null 2>&1 || return 1
-    "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 5 || return 1
+    "$bin/pg_isready" -q -U postgres -h 127.0.0.1 -p "$port" -t 5 || return 1
     printf '%s\n' "$port"
 }
 
@@ -226,10 +226,10 @@ EOF
             _svc_err "pg_ctl start failed"; _svc_tail_log "$_PG_LOG"; return 1
         fi
         for i in $(seq 1 60); do
-            "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -t 2 && break
+            "$bin/pg_isready" -q -U postgres -h 127.0.0.1 -p "$port" -t 2 && break
             sleep 0.5
         done
-        if ! "$bin/pg_isready" -h 127.0.0.1 -p "$port" -t 5; then
+        if ! "$bin/pg_isready" -U postgres -h 127.0.0.1 -p "$port" -t 5; then
             _svc_err "PostgreSQL did not become ready"; _svc_tail_log "$_PG_LOG"; return 1
         fi
         printf '%s\n' "$port" > "$_PG_PORTFILE"

@@ -37,7 +37,7 @@ from governance.models import (
 from governance.tasks import run_backtest
 from servicedesk.models import Comment, Notification, StatusChange, Ticket, TicketStatus
 from tests.factories import TicketFactory
-from tests.test_agent_triage import org, triage  # noqa: F401
+from tests.test_agent_triage import org  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
