@@ -183,3 +183,16 @@ def test_confirm_requires_post(alice_client, alice):
         == 405
     )
     assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.RESOLVED
+
+
+def test_resolved_ticket_says_who_resolved_it_instead_of_an_empty_team(alice_client, alice):
+    by_agent = TicketFactory(
+        requester=alice, status=TicketStatus.RESOLVED, resolved_at=timezone.now(), resolver_kind="agent"
+    )
+    waiting = TicketFactory(requester=alice)
+    page = alice_client.get(reverse("servicedesk:ticket_detail", kwargs={"ticket_id": by_agent.pk}))
+    text = page.content.decode()
+    assert "by the agent" in text
+    assert "Not assigned yet" not in text
+    page = alice_client.get(reverse("servicedesk:ticket_detail", kwargs={"ticket_id": waiting.pk}))
+    assert "Not assigned yet" in page.content.decode()
