@@ -18,3 +18,11 @@ def redact_worker_logs(logger: Any, **kwargs: Any) -> None:
 
     for handler in logger.handlers:
         handler.addFilter(SecretsFilter())
+
+
+@signals.beat_init.connect
+def rebuild_rollups_at_start(**kwargs: Any) -> None:
+    """Dashboards are current from the scheduler's start, not only after its first interval."""
+    from governance.tasks import rebuild_rollups
+
+    rebuild_rollups.delay()

@@ -29,6 +29,16 @@ def _nice_max(value: float) -> float:
     return value
 
 
+def _count_step(value: float) -> float:
+    """The y-axis step for counts: a whole 1, 2 or 5 times a power of ten, four steps covering ``value``."""
+    raw = max(value / 4, 1.0)
+    magnitude = 10 ** (len(str(int(raw))) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        if step * magnitude >= raw and float(step * magnitude).is_integer():
+            return step * magnitude
+    return 10.0 * magnitude
+
+
 def _points(
     values: Sequence[float | None], x: list[float], y_of: "_Scale"
 ) -> list[list[tuple[float, float]]]:
@@ -67,6 +77,8 @@ def line_chart(
     maximum = _nice_max(top_value * 1.1 if unit == "rate" else top_value)
     if unit == "rate":
         maximum = min(maximum, 1.0) or 1.0
+    elif unit == "count":  # whole numbers on every grid line, not 0.25 steps shown as "0, 0, 0, 1, 1"
+        maximum = 4 * _count_step(top_value)
     plot_w, bottom = width - LEFT - RIGHT, height - BOTTOM
     y_of = _Scale(TOP, bottom, maximum)
     count = max(len(labels), 1)

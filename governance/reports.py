@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -26,7 +27,8 @@ TREND_METRICS = ("autonomous_rate", "escalation_rate", "error_rate")
 
 def _rows(start: date, end: date) -> list[dict[str, Any]]:
     """Rollup rows for [start, end], inclusive: one query."""
-    return list(DailyRollup.objects.filter(day__gte=start, day__lte=end).values(*metrics.ROLLUP_FIELDS))
+    rows = DailyRollup.objects.filter(day__gte=start, day__lte=end)
+    return list(rows.values(*metrics.ROLLUP_FIELDS, "built_at"))
 
 
 def period_totals(start: date, end: date) -> metrics.Totals:
@@ -150,6 +152,8 @@ def dashboard_data(*, days: int = 56, today: date | None = None) -> dict[str, An
         "start": start,
         "end": end,
         "days": days,
+        "built_at": max((row["built_at"] for row in rows), default=None),
+        "rebuild_minutes": settings.ROLLUP_REBUILD_MINUTES,
         "cards": metric_cards(t),
         "rules": metrics.TICKET_RULES,
         "volume_chart": volume,

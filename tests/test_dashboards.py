@@ -1,12 +1,15 @@
 """The managers' pages: who may open them, what they show, the reviews' verdicts, and their cost."""
 
+import re
 from datetime import date, timedelta
+from unittest import mock
 
 import pytest
+from celery import signals as celery_signals
 from django.urls import reverse
 from django.utils import timezone
 
-from governance import reports
+from governance import charts, reports
 from governance.models import Alert, AuditEvent, Baseline, DailyRollup, Review
 from servicedesk.models import Role
 from tests.factories import UserFactory
@@ -258,3 +261,35 @@ def test_quarterly_page_opens_the_latest_quarterly_review(manager_client, baseli
     )
     response = manager_client.get(reverse("governance:dashboard_quarterly"))
     assert response["Location"] == reverse("governance:dashboard_review", args=[review.pk])
+
+
+def test_dashboard_says_how_fresh_its_rollups_are(manager_client, settings):
+    settings.ROLLUP_REBUILD_MINUTES = 15
+    url = reverse("governance:dashboard")
+    html = manager_client.get(url).content.decode()
+    assert "rebuilt every 15 minutes; none built yet for this period" in html
+    _cell(timezone.localdate(), tickets=3)
+    built_at = timezone.localtime(DailyRollup.objects.get().built_at)
+    html = manager_client.get(url).content.decode()
+    assert f"rebuilt every 15 minutes, last at {built_at:%-d %b, %H:%M}" in html
+
+
+def test_beat_rebuilds_the_rollups_when_it_starts():
+    with mock.patch("governance.tasks.rebuild_rollups.delay") as delay:
+        celery_signals.beat_init.send(sender=None)
+    delay.assert_called_once_with()
+
+
+@pytest.mark.parametrize(
+    "values,ticks",
+    [
+        ([0, 0], ["0", "1", "2", "3", "4"]),
+        ([1, 3], ["0", "1", "2", "3", "4"]),
+        ([2, 10], ["0", "5", "10", "15", "20"]),
+        ([7, 48], ["0", "20", "40", "60", "80"]),
+        ([0, 950], ["0", "250", "500", "750", "1,000"]),
+    ],
+)
+def test_count_charts_have_whole_distinct_ticks(values, ticks):
+    svg = charts.line_chart(title="t", labels=["a", "b"], series=[charts.Series("n", values)], unit="count")
+    assert re.findall(r'text-anchor="end">([^<]*)</text>', svg) == ticks
