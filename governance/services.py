@@ -688,7 +688,7 @@ def _action_queue(code: str) -> str:
 def describe_action(action: str, params: dict[str, Any]) -> str:
     """The action in words, for replies and the approvals page."""
     if action == ActionCode.GRANT_GROUP_ACCESS:
-        return f"Add you to the group {params.get('group')}"
+        return f"Grant access to the group {params.get('group')}"
     if action == ActionCode.INSTALL_SOFTWARE:
         return f"Install {params.get('software')}"
     return ActionCode(action).label if action in ActionCode.values else action

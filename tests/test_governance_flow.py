@@ -242,7 +242,7 @@ def test_rejection_sends_the_ticket_to_the_team_with_the_reason(org, django_capt
     assert ticket.status == TicketStatus.ESCALATED
     assert ticket.queue.slug == "accounts-access"
     assert ticket.escalation_reason == EscalationReason.APPROVAL_REJECTED
-    assert ticket.escalation_detail == "Add you to the group finance-reports: Not for interns"
+    assert ticket.escalation_detail == "Grant access to the group finance-reports: Not for interns"
     assert not DirectoryMembership.objects.filter(
         account__username="alice", group__name="finance-reports"
     ).exists()
