@@ -30,13 +30,9 @@ def _nice_max(value: float) -> float:
 
 
 def _count_step(value: float) -> float:
-    """The y-axis step for counts: a whole 1, 2 or 5 times a power of ten, four steps covering ``value``."""
-    raw = max(value / 4, 1.0)
-    magnitude = 10 ** (len(str(int(raw))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if step * magnitude >= raw and float(step * magnitude).is_integer():
-            return step * magnitude
-    return 10.0 * magnitude
+    """The y-axis step for counts: four whole, nice steps covering ``value`` (2.5 becomes 5)."""
+    step = _nice_max(max(value / 4, 1.0))
+    return step if step.is_integer() else 2 * step
 
 
 def _points(
