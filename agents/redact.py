@@ -10,8 +10,9 @@ A stated password is recognised by its phrasing (a credential word, then "is", "
 and then by the value: an ordinary word that describes the password ("my password is expired",
 "... is not working") is not a secret and stays. Key- and token-shaped strings are recognised by
 their shape wherever they appear, and so is a password written bare when it mixes lower and upper
-case, digits and a symbol ("I typed Xk3#pq9!zL"); one without a symbol inside ("Summer2024!") is
-only caught after a lead-in. ``redact`` is idempotent.
+case, digits and a symbol inside it ("here: Xk3#pq9!zL"). One whose only symbol is its last
+character ("Summer2024!") is caught after "I typed", "tried" or "entered", or after a "password is"
+lead-in; written bare anywhere else, it reads like "Office365!" and stays. ``redact`` is idempotent.
 """
 
 import logging
@@ -78,10 +79,17 @@ _KEY_SHAPES = re.compile(
 # case, upper case, a digit and a symbol inside it (not only at its end: "Office365!" is a name and an
 # exclamation). Addresses and links are not passwords.
 _TOKEN = r"[^\s\"'`]"  # noqa: S105 - a regex, not a password
+_MIXED = rf"(?={_TOKEN}*[a-z])(?={_TOKEN}*[A-Z])(?={_TOKEN}*\d)"
+_SYMBOL = r"[!@#$%^&*+=?~|<>]"
+_NOT_ADDRESS = rf"(?!{_TOKEN}*(?://|@{_TOKEN}*\.[A-Za-z]))"
 _BARE_PASSWORD = re.compile(
-    rf"(?<![^\s\"'`(\[])(?![(\[])(?={_TOKEN}*[a-z])(?={_TOKEN}*[A-Z])(?={_TOKEN}*\d)"
-    rf"(?={_TOKEN}*[!@#$%^&*+=?~|<>]{_TOKEN})(?!{_TOKEN}*(?://|@{_TOKEN}*\.[A-Za-z]))"
-    rf"{_TOKEN}{{8,64}}(?!{_TOKEN})"
+    rf"(?P<lead>)(?<![^\s\"'`(\[])(?![(\[]){_MIXED}(?={_TOKEN}*{_SYMBOL}{_TOKEN}){_NOT_ADDRESS}"
+    rf"(?P<value>{_TOKEN}{{8,64}})(?!{_TOKEN})"
+)
+# After "I typed", "tried", "entered": there the symbol may be the last character ("Summer2024!").
+_TYPED_PASSWORD = re.compile(
+    r"(?P<lead>\b(?i:typed|typing|entered|entering|tried|trying)(?:[ \t]+in)?[ \t]+)"
+    rf"{_MIXED}(?={_TOKEN}*{_SYMBOL}){_NOT_ADDRESS}(?P<value>{_TOKEN}{{8,64}})(?!{_TOKEN})"
 )
 _URL_CREDENTIALS = re.compile(r"(?P<lead>\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)(?P<value>[^\s@/]+)(?=@)", re.I)
 _PRIVATE_KEY = re.compile(
@@ -160,12 +168,13 @@ def redact(text: str, *, also: Iterable[str] = ()) -> str:
     text = _NAMED_SECRET.sub(_named_secret, text)
     text = _PIN.sub(lambda m: f"{m['lead']}{PIN_MARK}", text)
     text = _PASSWORD.sub(_password, text)
-    return _BARE_PASSWORD.sub(_bare_password, text)
+    text = _TYPED_PASSWORD.sub(_shaped_password, text)
+    return _BARE_PASSWORD.sub(_shaped_password, text)
 
 
-def _bare_password(match: re.Match[str]) -> str:
-    _, trailing = _split_trailing(match[0])
-    return f"{PASSWORD_MARK}{trailing}"
+def _shaped_password(match: re.Match[str]) -> str:
+    _, trailing = _split_trailing(match["value"])
+    return f"{match['lead']}{PASSWORD_MARK}{trailing}"
 
 
 def configured_secrets() -> list[str]:

@@ -482,6 +482,12 @@ MASKED = [
     ("I typed Xk3#pq9!zL and it failed", f"I typed {PASSWORD_MARK} and it failed"),
     ("new one: P@ssw0rd1.", f"new one: {PASSWORD_MARK}."),
     ("(Tr0ub4dor&3)", f"({PASSWORD_MARK})"),
+    # its only symbol at its end, after "I typed", "tried", "entered"
+    ("I typed Summer2024! and it says wrong", f"I typed {PASSWORD_MARK} and it says wrong"),
+    (
+        "Tried Winter2023# twice, then entered in Spring2025$.",
+        f"Tried {PASSWORD_MARK} twice, then entered in {PASSWORD_MARK}.",
+    ),
 ]
 
 KEPT = [
@@ -503,6 +509,8 @@ KEPT = [
     "error 0x80070005 when installing, correlation id 3f2a9c1e-7b4d-4c2a-9e1f-0a1b2c3d4e5f",
     "Please install Visual Studio Code and 7-Zip",
     "please install Office365!",
+    "I tried Office365 and Windows11, then tried installing Notepad++!",
+    "entered alice.chen@Example2.com! and https://Wiki2.example.com/?a=b! in the form",
     "Wi-Fi6 is slow on floor 3, C++17 compiler and Notepad++ needed",
     "mail Alice.Smith2@example.com or see https://Wiki.example.com/Page?id=5&X=y",
     "The password is [password]",
