@@ -57,6 +57,21 @@ class _Scale:
         return self.bottom - (self.bottom - self.top) * min(value, self.maximum) / self.maximum
 
 
+LEGEND_ROW = 18
+
+
+def _legend(labels: Sequence[str], width: int) -> list[tuple[int, int]]:
+    """Where each legend item goes: left to right, wrapping to a new row at the chart's right edge."""
+    places, lx, ly = [], LEFT, 8
+    for label in labels:
+        item_w = 30 + 7 * len(label)
+        if lx > LEFT and lx + item_w - 13 > width - RIGHT:
+            lx, ly = LEFT, ly + LEGEND_ROW
+        places.append((lx, ly))
+        lx += item_w
+    return places
+
+
 def line_chart(
     *,
     title: str,
@@ -75,8 +90,14 @@ def line_chart(
         maximum = min(maximum, 1.0) or 1.0
     elif unit == "count":  # whole numbers on every grid line, not 0.25 steps shown as "0, 0, 0, 1, 1"
         maximum = 4 * _count_step(top_value)
+    legend = [(s.label, f'fill="{PALETTE[i % len(PALETTE)]}"') for i, s in enumerate(series)]
+    if band is not None:
+        legend.append(("tolerance band", 'class="band"'))
+    places = _legend([label for label, _ in legend], width)
+    extra = places[-1][1] - 8 if places else 0  # legend rows after the first push the plot down
+    height += extra
     plot_w, bottom = width - LEFT - RIGHT, height - BOTTOM
-    y_of = _Scale(TOP, bottom, maximum)
+    y_of = _Scale(TOP + extra, bottom, maximum)
     count = max(len(labels), 1)
     x = [LEFT + (plot_w * (i + 0.5) / count) for i in range(len(labels))]
     parts = [
@@ -106,7 +127,6 @@ def line_chart(
                 f'<text class="axis" x="{x[i]:.1f}" y="{height - 10}" text-anchor="middle">'
                 f"{escape(label)}</text>"
             )
-    legend_x = LEFT
     for index, s in enumerate(series):
         color = PALETTE[index % len(PALETTE)]
         for run in _points(s.values, x, y_of):
@@ -114,17 +134,10 @@ def line_chart(
             parts.append(f'<polyline class="line" fill="none" stroke="{color}" points="{path}"/>')
             if len(run) == 1:
                 parts.append(f'<circle cx="{run[0][0]:.1f}" cy="{run[0][1]:.1f}" r="3" fill="{color}"/>')
-        lx = legend_x
-        legend_x += 30 + 7 * len(s.label)
+    for (label, paint), (lx, ly) in zip(legend, places, strict=True):
         parts.append(
-            f'<rect x="{lx}" y="8" width="12" height="12" rx="2" fill="{color}"/>'
-            f'<text class="legend" x="{lx + 17}" y="18">{escape(s.label)}</text>'
-        )
-    if band is not None:
-        lx = legend_x
-        parts.append(
-            f'<rect class="band" x="{lx}" y="8" width="12" height="12" rx="2"/>'
-            f'<text class="legend" x="{lx + 17}" y="18">tolerance band</text>'
+            f'<rect {paint} x="{lx}" y="{ly}" width="12" height="12" rx="2"/>'
+            f'<text class="legend" x="{lx + 17}" y="{ly + 10}">{escape(label)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above

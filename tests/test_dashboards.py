@@ -293,3 +293,23 @@ def test_beat_rebuilds_the_rollups_when_it_starts():
 def test_count_charts_have_whole_distinct_ticks(values, ticks):
     svg = charts.line_chart(title="t", labels=["a", "b"], series=[charts.Series("n", values)], unit="count")
     assert re.findall(r'text-anchor="end">([^<]*)</text>', svg) == ticks
+
+
+def test_a_long_legend_wraps_inside_the_chart_and_pushes_the_plot_down():
+    names = [
+        "(none)",
+        "reset_password",
+        "install_software",
+        "grant_group_access",
+        "unlock_account",
+        "reset_mfa",
+    ]
+    series = [charts.Series(name, [1, 2]) for name in names]
+    svg = charts.line_chart(title="t", labels=["a", "b"], series=series, unit="rate", band=(0.2, 0.6))
+    legend = re.findall(r'<text class="legend" x="(\d+)" y="(\d+)">([^<]*)</text>', svg)
+    assert [label for _, _, label in legend] == [*names, "tolerance band"]
+    assert all(int(x) + 7 * len(label) <= 720 - charts.RIGHT for x, _, label in legend)
+    rows = sorted({int(y) for _, y, _ in legend})
+    assert len(rows) == 2
+    one_row = charts.line_chart(title="t", labels=["a", "b"], series=series[:1], unit="rate")
+    assert 'viewBox="0 0 720 230"' in one_row and 'viewBox="0 0 720 248"' in svg
