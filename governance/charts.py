@@ -57,12 +57,12 @@ class _Scale:
         return self.bottom - (self.bottom - self.top) * min(value, self.maximum) / self.maximum
 
 
-LEGEND_ROW = 18
+LEGEND_TOP, LEGEND_ROW = 8, 18
 
 
 def _legend(labels: Sequence[str], width: int) -> list[tuple[int, int]]:
     """Where each legend item goes: left to right, wrapping to a new row at the chart's right edge."""
-    places, lx, ly = [], LEFT, 8
+    places, lx, ly = [], LEFT, LEGEND_TOP
     for label in labels:
         item_w = 30 + 7 * len(label)
         if lx > LEFT and lx + item_w - 13 > width - RIGHT:
@@ -94,7 +94,7 @@ def line_chart(
     if band is not None:
         legend.append(("tolerance band", 'class="band"'))
     places = _legend([label for label, _ in legend], width)
-    extra = places[-1][1] - 8 if places else 0  # legend rows after the first push the plot down
+    extra = places[-1][1] - LEGEND_TOP if places else 0  # legend rows after the first push the plot down
     height += extra
     plot_w, bottom = width - LEFT - RIGHT, height - BOTTOM
     y_of = _Scale(TOP + extra, bottom, maximum)
