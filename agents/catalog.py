@@ -17,6 +17,112 @@ from functools import cached_property
 
 PRIVILEGED = "privileged"
 
+# After a software name, a word that makes it another product or edition ("Tableau Server").
+EDITION_WORDS = frozenset(
+    [
+        "server",
+        "cloud",
+        "online",
+        "prep",
+        "reader",
+        "standard",
+        "lt",
+        "lite",
+        "rooms",
+        "room",
+        "webinar",
+        "webinars",
+        "phone",
+        "enterprise",
+        "community",
+        "premium",
+        "business",
+        "express",
+        "viewer",
+        "mobile",
+        "web",
+        "portal",
+        "plugin",
+        "add-in",
+        "addin",
+        "extension",
+        "sdk",
+        "api",
+        "workspace",
+        "admin",
+        "admins",
+        "connect",
+        "huddle",
+        "huddles",
+        "sign",
+        "mechanical",
+        "architecture",
+    ]
+)
+# Capitalised words after a name that do not change the product ("Zoom Please", "Slack App").
+NOT_EDITIONS = frozenset(
+    [
+        "i",
+        "i'm",
+        "i'd",
+        "i've",
+        "please",
+        "pls",
+        "plz",
+        "thanks",
+        "thank",
+        "thx",
+        "asap",
+        "app",
+        "apps",
+        "application",
+        "client",
+        "desktop",
+        "software",
+        "program",
+        "licence",
+        "license",
+        "licences",
+        "licenses",
+        "seat",
+        "install",
+        "installed",
+        "installation",
+        "package",
+        "tool",
+        "access",
+        "account",
+        "group",
+        "membership",
+        "rights",
+        "for",
+        "on",
+        "to",
+        "in",
+        "my",
+        "and",
+        "or",
+        "too",
+        "as",
+        "so",
+        "again",
+        "because",
+        "with",
+        "it",
+        "is",
+        "would",
+        "could",
+        "can",
+        "will",
+        "be",
+        "the",
+        "a",
+        "an",
+        "installer",
+        "download",
+    ]
+)
+
 
 @dataclass(frozen=True)
 class ActionInfo:
@@ -74,6 +180,23 @@ def _compile(forms: list[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![\w-])(?:" + "|".join(patterns) + r")(?![\w-])", re.IGNORECASE)
 
 
+def _exact(text: str, patterns: dict[str, re.Pattern[str]]) -> tuple[list[str], list[str]]:
+    exact: list[str] = []
+    misses: list[str] = []
+    for name, rx in patterns.items():
+        for m in rx.finditer(text):
+            nxt = re.match(r"[ \t]*([A-Za-z][\w\-]*)", text[m.end() :])
+            word = nxt.group(1) if nxt else ""
+            lower = word.lower()
+            in_name = lower in {w.lower() for w in re.split(r"[\s\-]+", name)}
+            capital = word[:1].isupper() and not word.isupper() and lower not in NOT_EDITIONS
+            if word and not in_name and (lower in EDITION_WORDS or capital):
+                misses.append(f"{m.group(0)} {word}")
+            elif name not in exact:
+                exact.append(name)
+    return exact, misses
+
+
 @dataclass(frozen=True)
 class Catalog:
     actions: tuple[ActionInfo, ...] = ()
@@ -113,6 +236,28 @@ class Catalog:
             for name in {person.username.lower(), person.first_name.lower()} - {""}:
                 index.setdefault(name, set()).add(person.username)
         return index
+
+    def people_index(self) -> dict[str, str]:
+        """Lower-case usernames and unambiguous first names to usernames."""
+        return {name: next(iter(users)) for name, users in self._people_index.items() if len(users) == 1}
+
+    def software_exact(self, text: str) -> tuple[list[str], list[str]]:
+        """(catalog software named, near-miss names). A name followed by a word that makes it another
+        product or edition ("Acrobat Reader", "Tableau Server", "Zoom Rooms", "AutoCAD LT") is a
+        near miss, not the catalog package: the head of the noun phrase decides what is meant."""
+        return _exact(text, self._software_res)
+
+    def groups_exact(self, text: str) -> tuple[list[str], list[str]]:
+        """(catalog groups named, near misses such as "GitHub Copilot" for engineering-repos)."""
+        return _exact(text, self._group_res)
+
+    def mask_entities(self, text: str) -> str:
+        """Software names become "the app", group names "the group" (longest match first)."""
+        for rx in self._software_res.values():
+            text = rx.sub("the app", text)
+        for rx in self._group_res.values():
+            text = rx.sub("the group", text)
+        return text
 
     def find_groups(self, text: str) -> list[str]:
         return [name for name, rx in self._group_res.items() if rx.search(text)]

@@ -13,11 +13,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from agents import llm, planner
+from agents import llm, model_reading, planner
 from agents.catalog import Catalog, catalog_load
+from agents.lexicon import prepare_text
 from agents.planner import PROPOSAL, QUESTION, Plan
 from agents.redact import redact, redact_all
-from agents.router import Router, RouterResult, get_router
+from agents.router import ESCALATE, Router, RouterResult, get_router
+from agents.understanding.reading import Prepared, prepare_one
+from agents.understanding.types import Beneficiary, Polarity, SpeechAct
 from governance.types import Proposal
 
 
@@ -25,7 +28,8 @@ from governance.types import Proposal
 class Understanding:
     route: RouterResult
     plan: Plan
-    seconds: float  # router + planner, wall time for this ticket
+    seconds: float  # reading + router + planner, wall time for this ticket
+    prepared: Prepared | None = None
 
     @property
     def kind(self) -> str:
@@ -54,6 +58,8 @@ class Understanding:
         data["intent"] = self.route.action or "out_of_scope"
         data["confidence"] = planner.confidence_of(self.route) if self.route.action else 0.0
         data["summary"] = summary(self.route)
+        if self.prepared is not None:
+            data["reading"] = reading_record(self.prepared)
         return data
 
     def proposal_record(self) -> dict[str, Any]:
@@ -70,6 +76,56 @@ class Understanding:
             "tokens_estimated": self.plan.tokens_estimated,
             "summary": summary(self.route),
         }
+
+
+def reading_record(prepared: Prepared) -> dict[str, Any]:
+    """What the agent understood, for staff and the audit trail: the speech act, for whom, the
+    language, flags (injection, near-miss names, quoted requests) and each clause's act."""
+    r = prepared.reading
+    return {
+        "speech_act": str(r.speech_act),
+        "polarity": str(r.polarity),
+        "beneficiary": str(r.beneficiary),
+        "for": r.beneficiary_detail,
+        "language": r.language,
+        "flags": list(r.flags),
+        "notes": list(r.notes),
+        "clauses": [c.to_dict() for c in prepared.clauses][:12],
+    }
+
+
+def wants_action(prepared: Prepared) -> bool:
+    """Only a present request to add something to the requester's own account goes to the router."""
+    r = prepared.reading
+    return (
+        r.speech_act == SpeechAct.REQUEST
+        and r.polarity == Polarity.ADD
+        and r.beneficiary == Beneficiary.SELF
+        and r.language == "en"
+        and bool(prepared.routed.strip())
+    )
+
+
+def apply_reading(route: RouterResult, prepared: Prepared, wanted: bool) -> RouterResult:
+    """The router proposes from the request clauses; the reading takes away what it must not do."""
+    r = prepared.reading
+    # The model (grey band) and staff read the requester's own words, not only the request clauses.
+    route = replace(route, text=prepare_text(prepared.body)[0] if prepared.body else route.text)
+    if "injection" in r.flags:
+        route = replace(route, injection=True)  # removed before routing; staff still see it
+    if r.language != "en":
+        queue = prepared.queue_hint or "general"
+        return replace(route, band=ESCALATE, action=None, params={}, reasons=r.notes, queue=queue)
+    if "auto_reply" in r.flags:
+        return replace(route, band=ESCALATE, action=None, params={}, reasons=("an automatic reply",))
+    if not wanted:
+        notes = r.notes or ("nothing asked",)
+        return replace(route, band=ESCALATE, params={}, reasons=(*notes, *route.reasons))
+    cancelled = [x for x in (route.action, *route.params.values()) if x and x in prepared.vetoed]
+    if route.band != ESCALATE and cancelled:
+        reason = f"{cancelled[0]} is cancelled or removed elsewhere in the ticket"
+        return replace(route, band=ESCALATE, params={}, reasons=(reason, *route.reasons))
+    return route
 
 
 def summary(route: RouterResult) -> str:
@@ -102,16 +158,42 @@ def understand_batch(
     """
     catalog = catalog or catalog_load()
     router = router or get_router(catalog)
-    routes = router.route_batch([redact(text) for text in texts], [_username(r) for r in requesters])
-    return [_plan(route, router.catalog) for route in routes]
+    names = [_username(r) for r in requesters]
+    t0 = time.perf_counter()
+    prepared = [
+        prepare_one(
+            redact(text),
+            requester=name,
+            catalog=router.catalog,
+            encode=router.encode,
+            classifier=router.speech,
+        )
+        for text, name in zip(texts, names, strict=True)
+    ]
+    reading_seconds = (time.perf_counter() - t0) / max(len(texts), 1)
+    wanted = [wants_action(p) for p in prepared]
+    routed = [p.routed if w else p.own_text for p, w in zip(prepared, wanted, strict=True)]
+    routes = router.route_batch(routed, names, understood=wanted)
+    return [
+        _plan(
+            replace(apply_reading(route, p, w), seconds=route.seconds + reading_seconds),
+            router.catalog,
+            p,
+            name,
+        )
+        for route, p, w, name in zip(routes, prepared, wanted, names, strict=True)
+    ]
 
 
-def _plan(route: RouterResult, catalog: Catalog) -> Understanding:
+def _plan(
+    route: RouterResult, catalog: Catalog, prepared: Prepared | None = None, requester: str = ""
+) -> Understanding:
     t0 = time.perf_counter()
     role = settings.AGENT_LLM_ROLE
     model = None
     name = ""
-    if planner.consults_model(route, role):
+    reads = role == "read" and prepared is not None
+    if reads or planner.consults_model(route, role):
         try:
             model = llm.chat_model()
             name = llm.model_label(model)
@@ -123,23 +205,35 @@ def _plan(route: RouterResult, catalog: Catalog) -> Understanding:
                 model_failed=True,
                 error=said[:500],
             )
-            return Understanding(route, failed, route.seconds + time.perf_counter() - t0)
+            return Understanding(route, failed, route.seconds + time.perf_counter() - t0, prepared)
     try:
-        result = planner.plan(
-            route,
-            catalog,
-            model=model,
-            model_name=name,
-            role=role,
-            max_calls=settings.AGENT_LLM_MAX_CALLS,
-            max_tokens=settings.AGENT_LLM_MAX_TOKENS,
-        )
+        if reads and model is not None and prepared is not None:
+            result = model_reading.plan_with_reader(
+                route,
+                prepared,
+                catalog,
+                requester=requester,
+                model=model,
+                model_name=name,
+                max_calls=settings.AGENT_LLM_MAX_CALLS,
+                max_tokens=settings.AGENT_LLM_MAX_TOKENS,
+            )
+        else:
+            result = planner.plan(
+                route,
+                catalog,
+                model=model,
+                model_name=name,
+                role=role if role != "read" else "grey",
+                max_calls=settings.AGENT_LLM_MAX_CALLS,
+                max_tokens=settings.AGENT_LLM_MAX_TOKENS,
+            )
     except llm.ModelUnavailable as error:
         error.route = route
         raise
     if model is None:
         result = replace(result, model="", prompt_version="")
-    return Understanding(route, result, route.seconds + time.perf_counter() - t0)
+    return Understanding(route, result, route.seconds + time.perf_counter() - t0, prepared)
 
 
 __all__ = ["QUESTION", "Understanding", "understand", "understand_batch"]

@@ -24,7 +24,6 @@ other people's accounts), so a policy bug alone cannot turn those into actions.
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,13 +40,34 @@ from agents.anchors import (
     SOFTWARE_TEMPLATES,
 )
 from agents.catalog import PRIVILEGED, Catalog
+from agents.lexicon import (
+    _ALREADY_RESET,
+    _DISCLOSE,
+    _EVIDENCE,
+    _INSTALL_WORDS,
+    _KNOWS_PASSWORD,
+    _LOGIN_PROBLEM,
+    _REQUEST_INTENT,
+    _RESET_WORDS,
+    _STATE,
+    _TERSE,
+    _THIRD_PARTY_RE,
+    _UNINSTALL,
+    _UNLOCK_WORDS,
+    GRANT,
+    INSTALL,
+    MFA,
+    RESET,
+    UNLOCK,
+    is_vague,
+    prepare_text,
+)
+from agents.understanding.speech import SpeechActClassifier
 from config.cpu import threads_per_process
 
 logger = logging.getLogger(__name__)
 
 ACT, ASK, ESCALATE = "act", "ask", "escalate"
-GRANT, INSTALL = "grant_group_access", "install_software"
-RESET, UNLOCK, MFA = "reset_password", "unlock_account", "reset_mfa"
 CREDENTIAL_ACTIONS = (RESET, UNLOCK, MFA)
 QUEUES = ("accounts-access", "software", "hardware", "network", "general")
 
@@ -108,254 +128,6 @@ class RouterResult:
         return data
 
 
-# --- text helpers ------------------------------------------------------------------------------
-
-_INJECTION_PATTERNS = [
-    r"\b(ignore|ignoring|disregard|forget|override|overrule|bypass|discard|skip|cancel|delete)\b[^.\n]{0,60}"
-    r"\b(instructions?|instrutions?|prompts?|rules?|directions?|guidelines?|programming|restrictions?|"
-    r"polic(y|ies)|(previous|prior|earlier|above) (orders|requests|text|messages?)|everything (above|before)|"
-    r"the above|all (of )?(the )?above)\b",
-    r"^\s*[\[(<]?\s*(system|assistant|developer|admin|root|operator)\s*[\])>]?\s*:",
-    r"</?\s*(system|admin|assistant|instructions?|im_start|im_end|sys|inst)\b[^>]*>",
-    r"\[/?(inst|sys|system)\]",
-    r"\bas (the|an|your) (assistant|ai|model|agent|bot)\b",
-    r"\byou (are|will be|must) now\b",
-    r"\bfrom now on,? you\b",
-    r"\b(instructions?|rules|prompts?|directions)\b[^.\n]{0,40}"
-    r"\b(ignored|disregarded|forgotten|void|cancell?ed|obsolete)\b",
-    r"\bnew (instructions?|programming|rules|task)\b",
-    r"\b(jailbreak|developer mode|dan mode|do anything now)\b",
-    r"\bthe requester is\b",
-    r"\b(pretend|act as if|act like|roleplay|role-play)\b",
-    r"\bapprove all\b",
-    r"\b(system prompt|your instructions|your prompt)\b",
-    # frequent non-English injection openers
-    r"\b(vergiss|ignoriere|ignorieren|vergessen sie|olvida|olvide|ignora|oublie|ignorez)\b",
-]
-_INJECTION_RE = re.compile("|".join(f"(?:{p})" for p in _INJECTION_PATTERNS), re.IGNORECASE | re.MULTILINE)
-
-_THIRD_PARTY_RE = re.compile(
-    r"\b(colleague|co-?worker|team ?mate|team member|new hire|new starter|intern|contractor|"
-    r"my (boss|manager|assistant|employee|report)|someone else|another user|other users?)s?\b"
-    r"|\b(his|her|their)\s+(account|password|login|mfa|laptop|computer|machine|access|phone)\b"
-    r"|\bfor (him|her|them)\b",
-    re.IGNORECASE,
-)
-
-_ABBREVIATIONS = [
-    (r"\bpwd\b|\bpw\b|\bpasswd\b|\bpassowrd\b|\bpasword\b", "password"),
-    (r"\bpls\b|\bplz\b", "please"),
-    (r"\bacct\b", "account"),
-    (r"\b2fa\b|\b2-fa\b", "two-factor authentication (MFA)"),
-    (r"\bu\b", "you"),
-]
-
-_EVIDENCE = {
-    # the requester's own credential plus a reset-like need; "tell me the password" is not one
-    RESET: re.compile(
-        r"(?=.*\b(pass ?words?|passcode|passphrase|credentials?)\b)"
-        r"(?=.*\b(my|mine|own|i|i'm|reset|forgot|forgotten|expired?|recover\w*|restor\w*|retriev\w*|"
-        r"lost|change|new|remember)\b)",
-        re.IGNORECASE | re.DOTALL,
-    ),
-    # a lock word plus an IT object: "locked out of my car" is not an account lockout
-    UNLOCK: re.compile(
-        r"(?=.*\b(locked|lockout|unlock|lock(ed)? out)\b)"
-        r"(?=.*\b(account|accounts|login|log ?in|sign ?in|user|username|windows|laptop|computer|pc|domain|"
-        r"password|attempts?|tries|email|outlook|system|network)\b)",
-        re.IGNORECASE | re.DOTALL,
-    ),
-    MFA: re.compile(
-        r"\bmfa\b|two[- ]factor|multi[- ]factor|2fa|authenticator|\botp\b|security key|second factor",
-        re.IGNORECASE,
-    ),
-}
-
-# A request for the entity itself. A catalog name in the text is evidence of *which* package or
-# group, not that the requester wants it installed or granted ("sign me up for the Slack forum").
-_REQUEST_INTENT = {
-    INSTALL: re.compile(
-        r"\b(install\w*|set ?up|setup|set me up|deploy\w*|download\w*|get|getting|need|needs|needed|"
-        r"want|wanted|would like|i'd like|like to have|have|request\w*|licen[cs]e\w*|seat|provide|give|put|"
-        r"access to|assign\w*)\b",
-        re.IGNORECASE,
-    ),
-    GRANT: re.compile(
-        r"\b(access|add|added|adding|join|joining|member\w*|permissions?|rights|grant\w*|need|needs|"
-        r"want|would like|i'd like|request\w*|get|give|enable|allow\w*|enrol\w*|enroll\w*|sign me up|"
-        r"put me|include me|make me|become|(can|could|may) i be)\b",
-        re.IGNORECASE,
-    ),
-}
-
-# the requester already changed it: a sync/troubleshooting issue, not a reset request
-_ALREADY_RESET = re.compile(
-    r"\b(i|i've|i have)\s+(already\s+|just\s+)?(reset|changed|updated)\s+(my|the)\s+password\b"
-    r"|\bpassword (was|has been) (just |already )?(reset|changed)\b",
-    re.IGNORECASE,
-)
-_UNINSTALL = re.compile(
-    r"\b(uninstall|un-install|remove|removal|delete|deinstall|get rid of)\b", re.IGNORECASE
-)
-_RESET_WORDS = re.compile(
-    r"\b(reset|forgot|forgotten|expired?|new password|can'?t remember|lost)\b", re.IGNORECASE
-)
-_UNLOCK_WORDS = re.compile(r"\b(unlock|locked|lockout|lock(ed)? out)\b", re.IGNORECASE)
-# "I can't log in" names neither the password nor a lockout: ask which of the two it is.
-_LOGIN_PROBLEM = re.compile(r"\b(log ?in|logon|sign ?in|get in|access my account)\b", re.IGNORECASE)
-_INSTALL_WORDS = re.compile(r"\b(install\w*|licen[cs]e\w*|download\w*|deploy\w*)\b", re.IGNORECASE)
-
-# Words that do not name an object: a request made only of these ("I need access", "can you
-# install something for me") is vague, so the agent asks which group or package is meant.
-_VAGUE_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "i",
-        "i'm",
-        "im",
-        "me",
-        "my",
-        "mine",
-        "we",
-        "our",
-        "us",
-        "you",
-        "your",
-        "can",
-        "could",
-        "would",
-        "will",
-        "please",
-        "pls",
-        "kindly",
-        "need",
-        "needs",
-        "want",
-        "like",
-        "get",
-        "give",
-        "have",
-        "has",
-        "had",
-        "be",
-        "been",
-        "is",
-        "am",
-        "are",
-        "to",
-        "for",
-        "of",
-        "on",
-        "in",
-        "at",
-        "with",
-        "and",
-        "or",
-        "some",
-        "any",
-        "something",
-        "someone",
-        "access",
-        "accesses",
-        "permission",
-        "permissions",
-        "rights",
-        "right",
-        "group",
-        "groups",
-        "membership",
-        "member",
-        "install",
-        "installed",
-        "installing",
-        "installation",
-        "software",
-        "program",
-        "programs",
-        "application",
-        "applications",
-        "app",
-        "apps",
-        "tool",
-        "tools",
-        "licence",
-        "license",
-        "new",
-        "request",
-        "requesting",
-        "requested",
-        "add",
-        "added",
-        "grant",
-        "it",
-        "this",
-        "that",
-        "thing",
-        "things",
-        "help",
-        "hi",
-        "hello",
-        "hey",
-        "thanks",
-        "thank",
-        "do",
-        "does",
-        "just",
-        "also",
-        "too",
-        "there",
-        "here",
-        "set",
-        "up",
-        "setup",
-        "use",
-        "using",
-        "laptop",
-        "computer",
-        "machine",
-        "pc",
-        "device",
-        "work",
-        "job",
-        "now",
-        "asap",
-        "today",
-        "urgent",
-        "urgently",
-    ]
-)
-
-
-def split_segments(text: str) -> list[str]:
-    """Sentence-ish segments; pseudo-markup blocks stay in one piece."""
-    parts = re.split(r"(?:\n+|(?<=[.!?])\s+)", text.strip())
-    return [p.strip() for p in parts if p and p.strip()]
-
-
-def is_injection(segment: str) -> bool:
-    return bool(_INJECTION_RE.search(segment))
-
-
-def normalise(text: str) -> str:
-    for pattern, repl in _ABBREVIATIONS:
-        text = re.sub(pattern, repl, text, flags=re.IGNORECASE)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def prepare_text(text: str) -> tuple[str, bool]:
-    """(routed text, whether injection-like segments were removed)."""
-    segments = split_segments(text)
-    clean = [s for s in segments if not is_injection(s)]
-    return normalise(" ".join(clean)), len(clean) < len(segments)
-
-
-def is_vague(text: str) -> bool:
-    words = re.findall(r"[a-z0-9']+", text.lower())
-    return not [w for w in words if w not in _VAGUE_WORDS]
-
-
 # --- the router --------------------------------------------------------------------------------
 
 
@@ -389,6 +161,7 @@ class Router:
         oos = [s for q in QUEUES for s in OUT_OF_SCOPE.get(q, [])]
         self._oos_emb = encode(oos)
         self._queue_emb = {q: encode(OUT_OF_SCOPE.get(q, []) + QUEUE_ONLY.get(q, [])) for q in QUEUES}
+        self.speech = SpeechActClassifier(encode)
 
     # scores ----------------------------------------------------------------------------------
     def _topk(self, sims: np.ndarray) -> float:
@@ -407,16 +180,23 @@ class Router:
     def route(self, text: str, requester: str) -> RouterResult:
         return self.route_batch([text], [requester])[0]
 
-    def route_batch(self, texts: Sequence[str], requesters: Sequence[str]) -> list[RouterResult]:
-        """One batched embedding call for many tickets; each result carries its share of the time."""
+    def route_batch(
+        self, texts: Sequence[str], requesters: Sequence[str], understood: Sequence[bool] | None = None
+    ) -> list[RouterResult]:
+        """One batched embedding call for many tickets; each result carries its share of the time.
+
+        ``understood[i]``: the text is already the request clauses of a ticket whose reading found
+        a present request for the requester's own account (``agents.understanding``), so the
+        router's own request-intent and third-party gates are not applied again."""
         t0 = time.perf_counter()
         prepared = [prepare_text(t) for t in texts]
         embs = self.encode([clean or "-" for clean, _ in prepared])
+        flags = list(understood) if understood is not None else [False] * len(texts)
         results = []
-        for (clean, injection), emb, requester in zip(prepared, embs, requesters, strict=True):
+        for (clean, injection), emb, requester, known in zip(prepared, embs, requesters, flags, strict=True):
             t1 = time.perf_counter()
             if clean:
-                result = self._decide(clean, injection, emb, requester)
+                result = self._decide(clean, injection, emb, requester, known)
             else:
                 reason = "only injection-like text" if injection else "empty ticket"
                 result = RouterResult(band=ESCALATE, reasons=(reason,), injection=injection)
@@ -424,14 +204,16 @@ class Router:
         shared = (time.perf_counter() - t0 - sum(r.seconds for r in results)) / max(len(results), 1)
         return [replace(r, seconds=r.seconds + shared) for r in results]
 
-    def _decide(self, clean: str, injection: bool, emb: np.ndarray, requester: str) -> RouterResult:
+    def _decide(
+        self, clean: str, injection: bool, emb: np.ndarray, requester: str, understood: bool = False
+    ) -> RouterResult:
         if not self.actions:
             reasons = ("the catalog has no actions",)
             return RouterResult(ESCALATE, reasons=reasons, queue=self._queue_for(emb), injection=injection)
         sc = self.scores(emb)
         oos = self._topk(self._oos_emb @ emb)
         best, second, tie_broken = self._rank(clean, sc)
-        gated = {a: self._gate(a, clean, injection, requester) for a in self.actions}
+        gated = {a: self._gate(a, clean, injection, requester, understood) for a in self.actions}
         candidates = tuple(
             Candidate(
                 a,
@@ -482,6 +264,9 @@ class Router:
                 if close and find(clean) and _REQUEST_INTENT[action].search(clean):
                     best, second = action, ranked[0] if ranked[0] != action else ranked[1]
                     break
+        if best == RESET and _KNOWS_PASSWORD.search(clean) and sc.get(UNLOCK, 0.0) >= t.ask:
+            best, second = UNLOCK, RESET
+            return best, second, True
         # reset_password and unlock_account are near neighbours: explicit words decide a close call
         if {best, second} == {RESET, UNLOCK} and abs(sc[best] - sc[second]) < t.act_margin_pair:
             if _RESET_WORDS.search(clean):
@@ -490,34 +275,46 @@ class Router:
                 return UNLOCK, RESET, True
         return best, second, False
 
-    def _gate(self, action: str, clean: str, injection: bool, requester: str) -> tuple[dict[str, str], str]:
+    def _gate(
+        self, action: str, clean: str, injection: bool, requester: str, understood: bool = False
+    ) -> tuple[dict[str, str], str]:
         """(parameters, refusal note); an empty note means the action may be offered."""
         info = self.catalog.action(action)
         if info is None or not info.enabled:
             return {}, f"{action} is disabled in the catalog"
-        others = self.catalog.other_people(clean, requester)
-        if others or _THIRD_PARTY_RE.search(clean):
+        others = [] if understood else self.catalog.other_people(clean, requester)
+        if others or (not understood and _THIRD_PARTY_RE.search(clean)):
             return {}, "about another person" + (f" ({', '.join(others)})" if others else "")
         if action in (GRANT, INSTALL):
-            return self._entity_gate(action, clean)
+            return self._entity_gate(action, clean, understood)
         if action not in _EVIDENCE or not _EVIDENCE[action].search(clean):
             return {}, f"no lexical evidence for {action}"
         if injection:
             return {}, f"{action} requested alongside injection-like text"
+        if action == RESET and _DISCLOSE.search(clean):
+            return {}, "asks to be told a password: the agent only sends reset links"
+        if action == RESET and _KNOWS_PASSWORD.search(clean):
+            return {}, "the requester knows the password: an unlock, not a reset"
         if action == RESET and _ALREADY_RESET.search(clean):
             return {}, "password already changed: troubleshooting, not a reset"
         return {}, ""
 
-    def _entity_gate(self, action: str, clean: str) -> tuple[dict[str, str], str]:
+    def _entity_gate(self, action: str, clean: str, understood: bool = False) -> tuple[dict[str, str], str]:
         if action == INSTALL and _UNINSTALL.search(clean):
             return {}, "removal request: not a catalog action"
-        found = self.catalog.find_software(clean) if action == INSTALL else self.catalog.find_groups(clean)
+        if action == INSTALL:
+            found, misses = self.catalog.software_exact(clean)
+        else:
+            found, misses = self.catalog.groups_exact(clean)
         kind = "software" if action == INSTALL else "group"
         if len(found) > 1:
             return {}, f"several {kind} names: {', '.join(found)}"
         if not found:
-            return {}, f"no catalog {kind} named"
-        if not _REQUEST_INTENT[action].search(clean):
+            near = f" ({', '.join(misses)} is not in the catalog)" if misses else ""
+            return {}, f"no catalog {kind} named{near}"
+        asked = _STATE.sub(" ", clean)  # "Zoom is installed but ..." does not ask for Zoom
+        terse = understood and _TERSE.search(asked)
+        if not _REQUEST_INTENT[action].search(asked) and not terse:
             return {}, f"{found[0]} is named but not requested"
         if action == GRANT:
             group = self.catalog.group(found[0])

@@ -116,6 +116,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
+# Requester acknowledgements in de, fr, es, pt, nl, it (compiled .mo files are committed).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -372,9 +374,12 @@ if AGENT_LLM not in {"local", "none"} and not (
 # When the model is consulted (docs/agent-evaluation.md): "grey" only in the router's unsure band,
 # to choose between a question and a hand-over; "confirm" also re-checks every action the router
 # would take (a disagreement becomes a question or a hand-over); "off" never.
-AGENT_LLM_ROLE = env_str("AGENT_LLM_ROLE", "grey")
-if AGENT_LLM_ROLE not in {"grey", "confirm", "off"}:
-    raise ImproperlyConfiguredEnv(f"AGENT_LLM_ROLE={AGENT_LLM_ROLE!r}: expected grey, confirm or off")
+# read: a capable model reads every ticket (structured output, verified by code; agents/model_reading.py);
+# grey: the model only chooses between a question and a hand-over in the router's unsure band, which
+# is what the packaged 270M model can do (its context is too small for the reader's prompt).
+AGENT_LLM_ROLE = env_str("AGENT_LLM_ROLE", "grey" if AGENT_LLM in {"local", "none"} else "read")
+if AGENT_LLM_ROLE not in {"read", "grey", "confirm", "off"}:
+    raise ImproperlyConfiguredEnv(f"AGENT_LLM_ROLE={AGENT_LLM_ROLE!r}: expected read, grey, confirm or off")
 AGENT_LLM_MODEL_PATH = env_str("AGENT_LLM_MODEL_PATH", str(DATA_DIR / "models" / "gemma-3-270m-q4_k_m.gguf"))
 # CPU threads of llama.cpp and of PyTorch in each process; 0: the cores divided by the worker's pool
 # processes (config/cpu.py).

@@ -148,6 +148,7 @@ class Command(BaseCommand):
         correct = acted and action == expected.get("action") and params == (expected.get("params") or {})
         return {
             "id": row.get("id"),
+            "kind": row.get("kind", ""),
             "expected": expected,
             "outcome": outcome,
             "action": action,
@@ -217,6 +218,11 @@ class Command(BaseCommand):
 
     def _report(self, results, wall: float, single: list[float]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         files = {name: self._figures(rows) for name, rows in results.items()}
+        kinds = {
+            f"{name}/{kind}": self._figures([r for r in rows if r["kind"] == kind])
+            for name, rows in results.items()
+            for kind in sorted({r["kind"] for r in rows if r["kind"]})
+        }
         overall = self._figures([r for rows in results.values() for r in rows])
         overall.update(
             {
@@ -228,12 +234,13 @@ class Command(BaseCommand):
                 "single_ticket_sample": len(single),
             }
         )
-        return {"files": files, "overall": overall}
+        return {"files": files, "kinds": kinds, "overall": overall}
 
     def _print(self, report: dict[str, Any], results, show: int) -> None:  # type: ignore[no-untyped-def]
         cols = [
             "rows", "acted", "precision", "in_scope", "coverage", "negatives", "false_actions",
-            "false_action_rate", "asked", "latency_ms_p50", "latency_ms_p95", "llm_calls_per_ticket",
+            "false_action_rate", "asked", "escalated", "latency_ms_p50", "latency_ms_p95",
+            "llm_calls_per_ticket",
         ]  # fmt: skip
 
         def fmt(value: Any, col: str) -> str:
@@ -249,6 +256,16 @@ class Command(BaseCommand):
         self.stdout.write("|" + " --- |" * (len(cols) + 1))
         for name, figures in [*report["files"].items(), ("OVERALL", report["overall"])]:
             self.stdout.write(f"| {name} | " + " | ".join(fmt(figures[c], c) for c in cols) + " |")
+        if report["kinds"]:
+            self.stdout.write(
+                "\nper kind (asked = a question to the requester; escalated = handed to a person):"
+            )
+            kind_cols = ["rows", "acted", "precision", "in_scope", "coverage", "negatives", "false_actions"]
+            kind_cols += ["asked", "escalated"]
+            self.stdout.write("| file/kind | " + " | ".join(kind_cols) + " |")
+            self.stdout.write("|" + " --- |" * (len(kind_cols) + 1))
+            for name, figures in report["kinds"].items():
+                self.stdout.write(f"| {name} | " + " | ".join(fmt(figures[c], c) for c in kind_cols) + " |")
         o = report["overall"]
 
         def ms(key: str) -> str:
