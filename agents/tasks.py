@@ -5,7 +5,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 from django.utils import timezone
@@ -13,8 +13,10 @@ from django.utils import timezone
 from agents.llm import ModelUnavailable
 from agents.services import ticket_triage
 from config.cpu import pool_processes_set
-from governance.services import executions_resend
+from core.queue import enqueue
+from governance.executor import executions_resend
 from servicedesk.models import Ticket, TicketStatus
+from servicedesk.services import TRIAGE_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -77,10 +79,8 @@ def warm_up_router(**kwargs: object) -> None:
 
 def queue_length(queue: str) -> int | None:
     """Messages waiting on ``queue`` (not those a worker holds), or None when the broker cannot say."""
-    from config.celery import app
-
     try:
-        with app.connection_for_write() as connection:
+        with current_app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1)
             channel: Any = connection.default_channel  # a kombu Channel (the stubs name a protocol)
             return int(channel.queue_declare(queue=queue, passive=True).message_count)
@@ -89,8 +89,8 @@ def queue_length(queue: str) -> int | None:
 
 
 def enqueue_ticket(ticket_id: int) -> None:
-    """Send one ticket to the agent worker, on the queue named by the settings at call time."""
-    handle_ticket.apply_async(args=(ticket_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    """Send one ticket to the agent worker now, on the queue named by the settings at call time."""
+    enqueue(TRIAGE_TASK, ticket_id)
 
 
 @shared_task

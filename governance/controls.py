@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 
-from governance.audit import audit_record
+from core.audit import audit_record
 from governance.models import AgentControl, AgentMode, CatalogAction, DirectoryGroup, Software, Tier
 from servicedesk.roles import is_manager
 

@@ -10,7 +10,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from governance.audit import audit_record
+from core.audit import audit_record
+from core.queue import enqueue_on_commit
 from servicedesk.models import (
     AuthorKind,
     Comment,
@@ -27,19 +28,19 @@ from servicedesk.states import can_transition
 logger = logging.getLogger(__name__)
 
 
+# The agent worker's task (agents/tasks.py), addressed by name: servicedesk never imports the agents app.
+TRIAGE_TASK = "agents.tasks.handle_ticket"
+
+
 class TicketError(Exception):
     """An action the ticket's current state does not allow. The message is shown to the user."""
 
 
 def _enqueue_triage(ticket_id: int) -> None:
-    """Hand the ticket to the agent worker once the transaction that created it has committed.
-
-    ``robust=True``: if the broker is down the ticket is still saved (status "new"), and the
-    periodic sweep hands it to the worker once the broker is back.
-    """
-    from agents.tasks import enqueue_ticket  # the agents app depends on servicedesk, not the reverse
-
-    transaction.on_commit(lambda: enqueue_ticket(ticket_id), robust=True)
+    """Hand the ticket to the agent worker, by the task's name, once the transaction that created it
+    has committed. If the broker is down the ticket is still saved (status "new"), and the periodic
+    sweep hands it to the worker once the broker is back."""
+    enqueue_on_commit(TRIAGE_TASK, ticket_id)
 
 
 def _transition(
@@ -65,6 +66,32 @@ def _transition(
         raise TicketError("The ticket was changed by someone else meanwhile; reload it and try again.")
     ticket.status_changes.create(from_status=ticket.status, to_status=to, actor=actor, actor_kind=actor_kind)
     ticket.refresh_from_db()
+
+
+def ticket_transition(*, ticket: Ticket, to: str, actor: User | None, actor_kind: str, **fields: Any) -> None:
+    """Move ``ticket`` to ``to`` through the state table, in the caller's transaction, for writers
+    above servicedesk (the staff workspace) that add their own notes and notifications around it.
+    Raises ``TicketError`` when the state table forbids it or another writer moved it first."""
+    _transition(ticket, to, actor=actor, actor_kind=actor_kind, **fields)
+
+
+def comment_add_note(
+    *,
+    ticket: Ticket,
+    body: str,
+    author_kind: str = AuthorKind.SYSTEM,
+    author: User | None = None,
+    internal: bool = True,
+) -> Comment:
+    """A note by the system or the agent (an execution's outcome, what shadow mode would have done),
+    in the caller's transaction. No status change, no notification: the caller decides those."""
+    return Comment.objects.create(
+        ticket=ticket,
+        author=author,
+        author_kind=author_kind,
+        visibility=Visibility.INTERNAL if internal else Visibility.PUBLIC,
+        body=body,
+    )
 
 
 def _sla_pause_fields(ticket: Ticket, to: str, now: datetime) -> dict[str, Any]:
