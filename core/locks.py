@@ -1,6 +1,6 @@
 """Every lock the code takes, in one place, and the order they are taken in.
 
-Order: row locks (``locked_row``) first, the audit chain's lock (``chain_lock``) last. A
+Order: row locks (``row_lock``) first, the audit chain's lock (``chain_lock``) last. A
 transaction that writes an audit event and then waits for a ticket row deadlocks with one that
 holds the row and waits to write an event.
 """
@@ -10,17 +10,22 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Model, QuerySet
+from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
 
 
-def locked_row(queryset: QuerySet[M], pk: Any, *, no_key: bool = False, of: tuple[str, ...] = ()) -> M | None:
-    """The row ``pk`` of ``queryset`` under ``SELECT ... FOR [NO KEY] UPDATE``, or None if it is gone.
+def row_lock(model: type[M], pk: Any, *, no_key: bool = False) -> M:
+    """The row ``pk`` of ``model`` under ``SELECT ... FOR [NO KEY] UPDATE``; ``DoesNotExist`` if gone.
 
-    ``no_key``: foreign keys to the row (comments, status changes) may still be inserted meanwhile.
+    ``no_key``: rows pointing at it (comments, status changes) may still be inserted meanwhile.
     """
-    return queryset.select_for_update(no_key=no_key, of=of).filter(pk=pk).first()
+    return model._default_manager.select_for_update(no_key=no_key).get(pk=pk)
+
+
+def row_lock_or_none(model: type[M], pk: Any, *, no_key: bool = False) -> M | None:
+    """Like ``row_lock``, None when the row is gone (a page about a ticket deleted meanwhile)."""
+    return model._default_manager.select_for_update(no_key=no_key).filter(pk=pk).first()
 
 
 def chain_lock(key: int) -> None:

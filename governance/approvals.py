@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.locks import row_lock
 from core.queue import enqueue_on_commit
 from governance.executor import EXECUTION_TASK, execution_claim
 from governance.models import (
@@ -95,7 +96,7 @@ def approval_open(ticket: Ticket, decision: Decision, *, started_by: User | None
 @transaction.atomic
 def approval_decide(*, step_id: int, user: User, approve: bool, reason: str = "") -> ApprovalRequest:
     step = ApprovalStep.objects.select_for_update().select_related("request").get(pk=step_id)
-    request = ApprovalRequest.objects.select_for_update().get(pk=step.request_id)
+    request = row_lock(ApprovalRequest, step.request_id)
     if request.status != ApprovalStatus.PENDING:
         raise ApprovalError(f"This approval is already {request.get_status_display().lower()}.")
     if not can_decide_step(user, step):
@@ -187,7 +188,7 @@ def approvals_expire() -> int:
     for request_id in overdue.values_list("pk", flat=True):
         try:
             with transaction.atomic():
-                request = ApprovalRequest.objects.select_for_update().get(pk=request_id)
+                request = row_lock(ApprovalRequest, request_id)
                 if request.status == ApprovalStatus.PENDING:
                     _approval_close(request, ApprovalStatus.EXPIRED, actor=None, reason="no decision in time")
                     expired += 1

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.audit import audit_record
-from core.locks import session_lease
+from core.locks import row_lock, session_lease
 from core.queue import enqueue
 from governance.directory import get_connector
 from governance.directory.base import (
@@ -217,7 +217,7 @@ def _execution_succeed(
     execution: Execution, before: AccountState, after: AccountState, message: str
 ) -> Execution:
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().get(pk=execution.pk)
+        execution = row_lock(Execution, execution.pk)
         if execution.status != ExecutionStatus.STARTED:
             return execution  # finished meanwhile by another run: its outcome stands
         ticket = ticket_lock(execution.ticket_id)
@@ -262,7 +262,7 @@ def _approval_starter(execution: Execution) -> User | None:
 
 def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution:
     with transaction.atomic():
-        execution = Execution.objects.select_for_update().get(pk=execution.pk)
+        execution = row_lock(Execution, execution.pk)
         if execution.status != ExecutionStatus.STARTED:
             return execution  # finished meanwhile by another run: its outcome stands
         ticket = ticket_lock(execution.ticket_id)
@@ -296,4 +296,4 @@ def _execution_fail(execution: Execution, error: str, *, code: str) -> Execution
 def ticket_lock(ticket_id: int) -> Ticket:
     """Row locks before the audit chain's lock, always: a transaction that writes an audit event and
     then waits for the ticket row deadlocks with one that holds the row and waits to write one."""
-    return Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    return row_lock(Ticket, ticket_id, no_key=True)

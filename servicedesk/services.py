@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.locks import row_lock, row_lock_or_none
 from core.queue import enqueue_on_commit
 from servicedesk.models import (
     AuthorKind,
@@ -28,8 +29,7 @@ from servicedesk.states import can_transition
 logger = logging.getLogger(__name__)
 
 
-# The agent worker's task (agents/tasks.py), addressed by name: servicedesk never imports the agents app.
-TRIAGE_TASK = "agents.tasks.handle_ticket"
+TRIAGE_TASK = "agents.tasks.handle_ticket"  # the agent worker's task, by name: agents is above us
 
 
 class TicketError(Exception):
@@ -37,9 +37,8 @@ class TicketError(Exception):
 
 
 def _enqueue_triage(ticket_id: int) -> None:
-    """Hand the ticket to the agent worker, by the task's name, once the transaction that created it
-    has committed. If the broker is down the ticket is still saved (status "new"), and the periodic
-    sweep hands it to the worker once the broker is back."""
+    """To the agent worker, by name, after commit. With the broker down the ticket is still saved
+    ("new"), and the periodic sweep hands it over once the broker is back."""
     enqueue_on_commit(TRIAGE_TASK, ticket_id)
 
 
@@ -69,9 +68,8 @@ def _transition(
 
 
 def ticket_transition(*, ticket: Ticket, to: str, actor: User | None, actor_kind: str, **fields: Any) -> None:
-    """Move ``ticket`` to ``to`` through the state table, in the caller's transaction, for writers
-    above servicedesk (the staff workspace) that add their own notes and notifications around it.
-    Raises ``TicketError`` when the state table forbids it or another writer moved it first."""
+    """``_transition`` for writers above servicedesk (the workspace adds its own notes and notices);
+    in the caller's transaction. ``TicketError``: not allowed, or another writer moved it first."""
     _transition(ticket, to, actor=actor, actor_kind=actor_kind, **fields)
 
 
@@ -132,7 +130,7 @@ def ticket_triage_start(*, ticket_id: int, max_attempts: int) -> Ticket | None:
     A re-delivered task finds the ticket past triage and does nothing; a ticket whose earlier
     triage died half-way (still "triaging") is claimed again, up to ``max_attempts`` times.
     """
-    ticket = Ticket.objects.select_for_update(no_key=True).filter(pk=ticket_id).first()
+    ticket = row_lock_or_none(Ticket, ticket_id, no_key=True)
     if ticket is None or ticket.status not in {TicketStatus.NEW, TicketStatus.TRIAGING}:
         return None
     if ticket.triage_attempts >= max_attempts:
@@ -199,7 +197,7 @@ def _agent_reply(ticket: Ticket, body: str) -> Comment:
 @transaction.atomic
 def ticket_resolve_by_agent(*, ticket_id: int, message: str) -> Ticket:
     """The agent carried out the request and read the result back."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(
         ticket,
         TicketStatus.RESOLVED,
@@ -216,7 +214,7 @@ def ticket_resolve_by_agent(*, ticket_id: int, message: str) -> Ticket:
 def ticket_resolve_after_approval(*, ticket_id: int, message: str, started_by: User) -> Ticket:
     """A staff member's action waited for an approval and has now been carried out: the ticket is
     resolved in their name (it counts as a staff resolution, not the agent's)."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(
         ticket,
         TicketStatus.RESOLVED,
@@ -234,7 +232,7 @@ def ticket_resolve_after_approval(*, ticket_id: int, message: str, started_by: U
 
 @transaction.atomic
 def ticket_await_approval(*, ticket_id: int, message: str) -> Ticket:
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(ticket, TicketStatus.AWAITING_APPROVAL, actor=None, actor_kind=AuthorKind.AGENT)
     _agent_reply(ticket, message)
     return ticket
@@ -243,7 +241,7 @@ def ticket_await_approval(*, ticket_id: int, message: str) -> Ticket:
 @transaction.atomic
 def ticket_ask_requester(*, ticket_id: int, question: str) -> Ticket:
     """One clarifying question; the requester's reply sends the ticket back to the agent."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(
         ticket,
         TicketStatus.AWAITING_REQUESTER,
@@ -289,7 +287,7 @@ def ticket_escalate(
     queue_slug: str = Queue.GENERAL,
     actor_kind: str = AuthorKind.AGENT,
 ) -> Ticket:
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _escalate(ticket, reason, detail=detail, actor_kind=actor_kind, queue_slug=queue_slug)
     return ticket
 
@@ -297,7 +295,7 @@ def ticket_escalate(
 @transaction.atomic
 def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
     """A public reply from the requester. A reply to a question from the agent re-runs the agent."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
+    ticket = row_lock(Ticket, ticket.pk, no_key=True)
     if ticket.status == TicketStatus.CLOSED:
         raise TicketError("This ticket is closed. Please submit a new ticket instead.")
     comment = Comment.objects.create(
@@ -322,7 +320,7 @@ def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
 
 @transaction.atomic
 def ticket_confirm_resolution(*, ticket: Ticket, user: User) -> Ticket:
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
+    ticket = row_lock(Ticket, ticket.pk, no_key=True)
     if ticket.status != TicketStatus.RESOLVED:
         raise TicketError("Only a resolved ticket can be confirmed.")
     _transition(
@@ -340,7 +338,7 @@ def reopen_deadline(ticket: Ticket) -> Any:
 @transaction.atomic
 def ticket_reopen(*, ticket: Ticket, user: User, reason: str) -> Ticket:
     """The requester says the problem is not solved. Reopened tickets go to a human."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
+    ticket = row_lock(Ticket, ticket.pk, no_key=True)
     if ticket.status != TicketStatus.RESOLVED:
         raise TicketError("Only a resolved ticket can be reopened.")
     deadline = reopen_deadline(ticket)
@@ -379,7 +377,7 @@ def tickets_close_resolved(*, older_than_days: int) -> int:
     ):
         try:
             with transaction.atomic():
-                ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+                ticket = row_lock(Ticket, ticket_id, no_key=True)
                 _transition(
                     ticket,
                     TicketStatus.CLOSED,

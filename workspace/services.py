@@ -14,6 +14,7 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from core.locks import row_lock_or_none
 from servicedesk.models import (
     AuthorKind,
     Comment,
@@ -59,7 +60,7 @@ def display_name(user: User | None) -> str:
 
 
 def ticket_locked(ticket_id: int) -> Ticket:
-    ticket = Ticket.objects.select_for_update(no_key=True).filter(pk=ticket_id).first()
+    ticket = row_lock_or_none(Ticket, ticket_id, no_key=True)
     if ticket is None:
         raise TicketError("No such ticket.")
     return ticket
