@@ -9,7 +9,7 @@ from django.http import HttpRequest
 
 from core.admin import ReadOnly, admin_user
 from governance import controls
-from governance.models import Alert, Baseline, DailyRollup, DriftCheck, Review
+from insights.models import Alert, Baseline, DailyRollup, DriftCheck, Review
 from insights.monitoring import alert_acknowledge
 
 

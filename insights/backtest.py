@@ -35,14 +35,9 @@ from agents.services import ticket_text
 from core.audit import audit_record
 from core.queue import enqueue_on_commit
 from governance import controls
-from governance.models import (
-    BacktestChange,
-    BacktestRun,
-    BacktestStatus,
-    BacktestTicket,
-)
 from governance.policy import PolicySource
 from governance.types import Outcome
+from insights.models import BacktestChange, BacktestRun, BacktestStatus, BacktestTicket
 from insights.rollups import day_bounds
 from insights.whatif import WhatIf, WhatIfSource, whatif_catalog, whatif_router, whatifs_of
 from servicedesk.models import Ticket

@@ -5,11 +5,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from governance.models import (
-    BacktestRun,
-    BacktestTicket,
-)
 from insights.backtest import OUTCOMES
+from insights.models import BacktestRun, BacktestTicket
 
 
 def _safe(value: Any) -> str:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents.models import AgentRun
-from governance.models import AlertKind, DriftCheck
+from insights.models import AlertKind, DriftCheck
 from servicedesk.models import Ticket
 
 EPSILON = 1e-4  # stands in for an empty bin's share in PSI

@@ -28,16 +28,14 @@ from governance import controls
 from governance.models import (
     ActionCode,
     AgentControl,
-    Alert,
-    AlertKind,
     ApprovalRequest,
     ApprovalStatus,
     CatalogAction,
-    DailyRollup,
     Execution,
     ExecutionStatus,
 )
 from insights import metrics
+from insights.models import Alert, AlertKind, DailyRollup
 from servicedesk.models import Role
 
 HISTORY_WEEKS = 4

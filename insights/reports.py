@@ -11,8 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from governance.models import Alert, DailyRollup, DriftCheck
 from insights import charts, metrics
+from insights.models import Alert, DailyRollup, DriftCheck
 
 TREND_METRICS = ("autonomous_rate", "escalation_rate", "error_rate")
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from core.audit import audit_record
 from governance import controls
-from governance.models import Baseline, Review
 from insights import metrics
+from insights.models import Baseline, Review
 from insights.reports import period_totals
 from insights.rollups import day_bounds
 

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance.models import ApprovalRequest, ApprovalStatus, DailyRollup, Execution
+from governance.models import ApprovalRequest, ApprovalStatus, Execution
+from insights.models import DailyRollup
 from servicedesk.models import AuthorKind, Comment, StatusChange, Ticket, TicketStatus
 
 SAMPLE_CAP = 500

@@ -20,10 +20,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from governance import controls, modes
-from governance.models import BacktestChange, BacktestRun, BacktestStatus, Baseline, Review
 from insights import backtest, backtest_export, metrics, monitoring, reports, whatif
 from insights import reviews as review_services
 from insights.forms import BacktestForm
+from insights.models import BacktestChange, BacktestRun, BacktestStatus, Baseline, Review
 from insights.rollups import day_bounds
 from servicedesk.roles import AuthenticatedRequest
 

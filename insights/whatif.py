@@ -8,15 +8,9 @@ from typing import Any
 
 from agents.catalog import Catalog
 from agents.router import Router, action_examples, get_encoder, get_router
-from governance.models import (
-    AgentControl,
-    BacktestRun,
-    CatalogAction,
-    DirectoryGroup,
-    Execution,
-    Software,
-)
+from governance.models import AgentControl, CatalogAction, DirectoryGroup, Execution, Software
 from governance.policy import PolicySource
+from insights.models import BacktestRun
 
 # What-if changes ---------------------------------------------------------------------------------
 

@@ -39,20 +39,16 @@ from governance import dispatch
 from governance.demo import demo_catalog_load
 from governance.models import (
     AgentControl,
-    Alert,
     ApprovalStep,
-    Baseline,
-    DailyRollup,
     DirectoryAccount,
     DirectoryGroup,
     DirectoryMembership,
-    DriftCheck,
     ResetToken,
-    Review,
     Software,
     SoftwareAssignment,
 )
 from governance.types import Proposal
+from insights.models import Alert, Baseline, DailyRollup, DriftCheck, Review
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import (
     AgentCorrection,
@@ -309,7 +305,7 @@ def _extra_objects(users: dict[str, User]) -> dict[str, Any]:
     _admin_rows(users)
     extra: dict[str, Any] = {}
     try:
-        run_model = apps.get_model("governance", "BacktestRun")
+        run_model = apps.get_model("insights", "BacktestRun")
     except LookupError:
         return extra
     extra["backtest_run"] = run_model.objects.create(
@@ -620,11 +616,11 @@ ADMIN_MODELS: dict[str, AdminPolicy] = {
     "governance.directorymembership": READ_ONLY,
     "governance.softwareassignment": READ_ONLY,
     "governance.resettoken": READ_ONLY,
-    "governance.alert": READ_ONLY,
-    "governance.driftcheck": READ_ONLY,
-    "governance.dailyrollup": READ_ONLY,
-    "governance.baseline": READ_ONLY,
-    "governance.review": READ_ONLY,
+    "insights.alert": READ_ONLY,
+    "insights.driftcheck": READ_ONLY,
+    "insights.dailyrollup": READ_ONLY,
+    "insights.baseline": READ_ONLY,
+    "insights.review": READ_ONLY,
 }
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
 

@@ -21,8 +21,6 @@ from core.models import AuditEvent
 from governance.models import (
     ApprovalRequest,
     ApprovalStep,
-    BacktestRun,
-    BacktestTicket,
     CatalogAction,
     DirectoryAccount,
     DirectoryGroup,
@@ -33,6 +31,7 @@ from governance.models import (
     SoftwareAssignment,
 )
 from insights import backtest, backtest_export
+from insights.models import BacktestRun, BacktestTicket
 from insights.tasks import run_backtest
 from insights.whatif import WhatIf
 from servicedesk.models import Comment, Notification, StatusChange, Ticket, TicketStatus

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.models import AuditEvent
-from governance.models import Alert, Baseline, DailyRollup, Review
 from insights import charts, reviews
+from insights.models import Alert, Baseline, DailyRollup, Review
 from servicedesk.models import Role
 from tests.factories import UserFactory
 

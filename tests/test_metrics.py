@@ -6,8 +6,9 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
-from governance.models import ApprovalRequest, DailyRollup, Execution
+from governance.models import ApprovalRequest, Execution
 from insights import metrics, reports
+from insights.models import DailyRollup
 from insights.rollups import rollup_day_build, rollups_rebuild
 from servicedesk.models import Queue, StatusChange, Ticket
 from tests.factories import TicketFactory, UserFactory

@@ -12,17 +12,10 @@ from django.utils import timezone
 from core.models import AuditEvent
 from governance import dispatch, executor
 from governance.demo import demo_catalog_load
-from governance.models import (
-    AgentControl,
-    Alert,
-    CatalogAction,
-    DailyRollup,
-    DirectoryMembership,
-    Execution,
-    ExecutionStatus,
-)
+from governance.models import AgentControl, CatalogAction, DirectoryMembership, Execution, ExecutionStatus
 from governance.types import Proposal
 from insights import monitoring
+from insights.models import Alert, DailyRollup
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import TicketStatus
 from tests.factories import TicketFactory

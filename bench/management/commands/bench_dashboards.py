@@ -18,7 +18,7 @@ from django.test import Client
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from governance.models import DailyRollup
+from insights.models import DailyRollup
 from insights.rollups import rollups_rebuild_all
 from servicedesk.models import Ticket
 

@@ -21,19 +21,10 @@ from django.utils import timezone
 
 from agents.models import AgentRun
 from governance.demo import demo_catalog_load
-from governance.models import (
-    Alert,
-    ApprovalRequest,
-    ApprovalStatus,
-    Baseline,
-    DailyRollup,
-    DriftCheck,
-    Execution,
-    ExecutionStatus,
-    Review,
-)
+from governance.models import ApprovalRequest, ApprovalStatus, Execution, ExecutionStatus
 from insights import metrics, reports, reviews
 from insights.drift import drift_check
+from insights.models import Alert, Baseline, DailyRollup, DriftCheck, Review
 from insights.monitoring import monitor_tolerance
 from insights.rollups import rollups_rebuild_all
 from servicedesk.demo_org import demo_org_load

@@ -1,8 +1,7 @@
 """The managers' records: daily rollups, baselines, reviews, monitoring alerts, drift checks, backtests.
 
-They are the insights app's data but stay in governance's models (and migrations): moving a model
-between apps needs a state-only migration per model, left for later. insights reads and writes them
-(it stands above governance); governance's own code does not use them.
+Moved from governance with state-only migrations (insights/0001, governance/0009): each keeps the
+table governance created (``db_table``), so an existing database keeps its rows unchanged.
 """
 
 from django.conf import settings
@@ -38,6 +37,7 @@ class DailyRollup(models.Model):
     built_at = models.DateTimeField(db_default=Now())
 
     class Meta:
+        db_table = "governance_dailyrollup"
         ordering = ["day", "queue", "action", "resolver"]
         constraints = [
             models.UniqueConstraint(fields=["day", "queue", "action", "resolver"], name="rollup_one_cell")
@@ -72,6 +72,7 @@ class Baseline(models.Model):
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
+        db_table = "governance_baseline"
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -105,6 +106,7 @@ class Review(models.Model):
     )
 
     class Meta:
+        db_table = "governance_review"
         ordering = ["-period_start", "-id"]
 
     def __str__(self) -> str:
@@ -137,6 +139,7 @@ class Alert(models.Model):
     acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "governance_alert"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["acknowledged_at", "-created_at"], name="alert_open_recent")]
 
@@ -160,6 +163,7 @@ class DriftCheck(models.Model):
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
+        db_table = "governance_driftcheck"
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -207,6 +211,7 @@ class BacktestRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "governance_backtestrun"
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
@@ -243,6 +248,7 @@ class BacktestTicket(models.Model):
     change = models.CharField(max_length=32, choices=BacktestChange.choices)
 
     class Meta:
+        db_table = "governance_backtestticket"
         ordering = ["ticket_id"]
         constraints = [models.UniqueConstraint(fields=["run", "ticket"], name="backtest_one_row_per_ticket")]
         indexes = [models.Index(fields=["run", "change"], name="backtest_run_change")]

@@ -1,5 +1,5 @@
 """Governance: what the agent may do (catalog), who must approve, what was done (executions), the
-kill switch and the built-in directory. (The audit trail is core.models.AuditEvent.)"""
+kill switch and the built-in directory. The audit trail is core's, the managers' records insights'."""
 
 from django.conf import settings
 from django.db import models
