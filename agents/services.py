@@ -13,7 +13,6 @@ from agents.models import DECIDED_OUTCOMES, AgentRun
 from agents.pipeline import Understanding, understand
 from agents.planner import PROPOSAL, QUESTION
 from agents.router import ACT, ASK
-from core.locks import row_lock
 from governance.dispatch import proposal_dispatch
 from servicedesk.models import AuthorKind, Comment, EscalationReason, Queue, Ticket, TicketStatus
 from servicedesk.services import ticket_ask_requester, ticket_escalate, ticket_triage_start
@@ -95,7 +94,7 @@ def _triage(ticket_id: int, *, last_attempt: bool = True) -> None:
 def agent_run_failed(*, ticket_id: int, error: ModelUnavailable, seconds: float, final: bool) -> AgentRun:
     """Record a model outage. On the final attempt the ticket goes to a person, with the reason,
     in the same transaction."""
-    ticket = row_lock(Ticket, ticket_id, no_key=True)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     route = error.route
     run = AgentRun(
         ticket=ticket,
@@ -119,7 +118,7 @@ def agent_run_failed(*, ticket_id: int, error: ModelUnavailable, seconds: float,
 @transaction.atomic
 def agent_decision_apply(*, ticket_id: int, understanding: Understanding, seconds: float) -> AgentRun | None:
     """Record the run and carry out its decision in one transaction: both happen, or neither."""
-    ticket = row_lock(Ticket, ticket_id, no_key=True)
+    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
     if ticket.status != TicketStatus.TRIAGING:
         logger.info("ticket %s: moved to %s meanwhile; decision dropped", ticket_id, ticket.status)
         return None

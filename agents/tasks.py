@@ -5,7 +5,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
-from celery import Task, current_app, shared_task
+from celery import Task, shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 from django.utils import timezone
@@ -79,8 +79,10 @@ def warm_up_router(**kwargs: object) -> None:
 
 def queue_length(queue: str) -> int | None:
     """Messages waiting on ``queue`` (not those a worker holds), or None when the broker cannot say."""
+    from config.celery import app
+
     try:
-        with current_app.connection_for_write() as connection:
+        with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1)
             channel: Any = connection.default_channel  # a kombu Channel (the stubs name a protocol)
             return int(channel.queue_declare(queue=queue, passive=True).message_count)

@@ -290,7 +290,7 @@ if DIRECTORY_BACKEND == "ldap" and not LDAP_BIND_PASSWORD:
     raise ImproperlyConfiguredEnv("DIRECTORY_BACKEND=ldap needs LDAP_BIND_PASSWORD")
 # --- end of directory connector settings ---------------------------------------------------------
 
-# --- Managers' dashboards, reviews and monitoring (governance/metrics.py, monitoring.py, drift.py) ---
+# --- Managers' dashboards, reviews and monitoring (insights/metrics.py, monitoring.py, drift.py) -----
 
 
 # Cost per ticket = staff hours x this hourly cost / tickets.
@@ -327,7 +327,7 @@ CELERY_BEAT_SCHEDULE["monitor-tolerance"] = {"task": "insights.tasks.monitor_tol
 CELERY_BEAT_SCHEDULE["monitor-drift"] = {"task": "insights.tasks.monitor_drift", "schedule": 86400.0}
 # --- end of managers' dashboards settings ---------------------------------------------------------
 
-# --- Staff workspace (servicedesk/staff_*.py) ----------------------------------------------------
+# --- Staff workspace (workspace/) -----------------------------------------------------------------
 # SLA targets per priority, in minutes from submission: the first public reply, and resolution.
 SLA_TARGETS_MINUTES = {
     "urgent": {"first_response": 30, "resolution": 4 * 60},

@@ -29,7 +29,7 @@ COUNT_FIELDS = (
 )
 ROLLUP_FIELDS = ("day", "queue", "action", "resolver", *COUNT_FIELDS, "cycle_sample")
 
-# How a single ticket is classified when rollups are built (governance/rollups.py applies these).
+# How a single ticket is classified when rollups are built (insights/rollups.py applies these).
 TICKET_RULES: dict[str, str] = {
     "day": "The day the ticket was created (every figure follows the ticket's creation day).",
     "action": "The catalog action of its first execution, else of its first approval request, else none.",

@@ -152,7 +152,7 @@ class Ticket(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    # The resolution SLA clock stops while the ticket waits on the requester (see servicedesk/sla.py).
+    # The resolution SLA clock stops while the ticket waits on the requester (see workspace/sla.py).
     sla_paused_at = models.DateTimeField(
         null=True, blank=True, help_text="Waiting on the requester since: the resolution clock is stopped."
     )

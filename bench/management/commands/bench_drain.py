@@ -315,7 +315,7 @@ class Command(BaseCommand):
         log_dir = Path(options["log_dir"])
         log_dir.mkdir(parents=True, exist_ok=True)
         queue = f"bench-{uuid.uuid4().hex[:8]}"
-        settings.CELERY_TASK_DEFAULT_QUEUE = queue  # enqueue_ticket reads it at call time
+        settings.CELERY_TASK_DEFAULT_QUEUE = queue  # core.queue.enqueue reads it at call time
         bench = Bench(queue=queue, log_dir=log_dir, report=self.stderr.write)
         self._raise_budgets()
         texts = load_texts(Path(options["texts"]))
