@@ -40,6 +40,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(BIN)/python manage.py makemigrations --check --dry-run --noinput
 
 # Benchmarks (docs/performance.md): PostgreSQL + Redis from .ci/services.sh, private databases sd_bench_*.

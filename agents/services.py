@@ -1,5 +1,5 @@
 """The agent's entry point for one ticket. It decides nothing about the directory itself: a proposal
-goes to ``governance.services.proposal_dispatch``, which decides, executes or asks for approval."""
+goes to ``governance.dispatch.proposal_dispatch``, which decides, executes or asks for approval."""
 
 import logging
 import time
@@ -13,7 +13,7 @@ from agents.models import DECIDED_OUTCOMES, AgentRun
 from agents.pipeline import Understanding, understand
 from agents.planner import PROPOSAL, QUESTION
 from agents.router import ACT, ASK
-from governance.services import proposal_dispatch
+from governance.dispatch import proposal_dispatch
 from servicedesk.models import AuthorKind, Comment, EscalationReason, Queue, Ticket, TicketStatus
 from servicedesk.services import ticket_ask_requester, ticket_escalate, ticket_triage_start
 

@@ -13,8 +13,10 @@ from django.utils import timezone
 from agents.llm import ModelUnavailable
 from agents.services import ticket_triage
 from config.cpu import pool_processes_set
-from governance.services import executions_resend
+from core.queue import enqueue
+from governance.executor import executions_resend
 from servicedesk.models import Ticket, TicketStatus
+from servicedesk.services import TRIAGE_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +91,8 @@ def queue_length(queue: str) -> int | None:
 
 
 def enqueue_ticket(ticket_id: int) -> None:
-    """Send one ticket to the agent worker, on the queue named by the settings at call time."""
-    handle_ticket.apply_async(args=(ticket_id,), queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+    """Send one ticket to the agent worker now, on the queue named by the settings at call time."""
+    enqueue(TRIAGE_TASK, ticket_id)
 
 
 @shared_task

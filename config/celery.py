@@ -14,7 +14,7 @@ app.autodiscover_tasks()
 @signals.after_setup_task_logger.connect
 def redact_worker_logs(logger: Any, **kwargs: Any) -> None:
     """A worker replaces the handlers of settings.LOGGING with its own: they redact secrets too."""
-    from agents.redact import SecretsFilter
+    from core.redact import SecretsFilter
 
     for handler in logger.handlers:
         handler.addFilter(SecretsFilter())
@@ -23,6 +23,4 @@ def redact_worker_logs(logger: Any, **kwargs: Any) -> None:
 @signals.beat_init.connect
 def rebuild_rollups_at_start(**kwargs: Any) -> None:
     """Dashboards are current from the scheduler's start, not only after its first interval."""
-    from governance.tasks import rebuild_rollups
-
-    rebuild_rollups.delay()
+    app.send_task("insights.tasks.rebuild_rollups")  # by name: config imports no app

@@ -48,9 +48,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "csp",
+    "core",
     "servicedesk",
     "governance",
     "agents",
+    "workspace",
+    "insights",
+    "bench",
 ]
 
 MIDDLEWARE = [
@@ -79,7 +83,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "servicedesk.context_processors.roles",
+                "workspace.context_processors.roles",
             ],
         },
     },
@@ -266,7 +270,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # Secrets typed into tickets and this installation's own keys never reach a log line.
-    "filters": {"secrets": {"()": "agents.redact.SecretsFilter"}},
+    "filters": {"secrets": {"()": "core.redact.SecretsFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["secrets"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
@@ -288,7 +292,7 @@ if DIRECTORY_BACKEND == "ldap" and not LDAP_BIND_PASSWORD:
     raise ImproperlyConfiguredEnv("DIRECTORY_BACKEND=ldap needs LDAP_BIND_PASSWORD")
 # --- end of directory connector settings ---------------------------------------------------------
 
-# --- Managers' dashboards, reviews and monitoring (governance/metrics.py, monitoring.py, drift.py) ---
+# --- Managers' dashboards, reviews and monitoring (insights/metrics.py, monitoring.py, drift.py) -----
 
 
 # Cost per ticket = staff hours x this hourly cost / tickets.
@@ -317,15 +321,15 @@ ROLLUP_REBUILD_MINUTES = env_int("ROLLUP_REBUILD_MINUTES", 15, minimum=1)
 # Alerts are emailed to the managers group and to these addresses.
 ALERT_EMAILS = env_list("ALERT_EMAILS", [])
 CELERY_BEAT_SCHEDULE["rebuild-rollups"] = {
-    "task": "governance.tasks.rebuild_rollups",
+    "task": "insights.tasks.rebuild_rollups",
     "schedule": ROLLUP_REBUILD_MINUTES * 60.0,
 }
-CELERY_BEAT_SCHEDULE["monitor-anomalies"] = {"task": "governance.tasks.monitor_anomalies", "schedule": 120.0}
-CELERY_BEAT_SCHEDULE["monitor-tolerance"] = {"task": "governance.tasks.monitor_tolerance", "schedule": 3600.0}
-CELERY_BEAT_SCHEDULE["monitor-drift"] = {"task": "governance.tasks.monitor_drift", "schedule": 86400.0}
+CELERY_BEAT_SCHEDULE["monitor-anomalies"] = {"task": "insights.tasks.monitor_anomalies", "schedule": 120.0}
+CELERY_BEAT_SCHEDULE["monitor-tolerance"] = {"task": "insights.tasks.monitor_tolerance", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["monitor-drift"] = {"task": "insights.tasks.monitor_drift", "schedule": 86400.0}
 # --- end of managers' dashboards settings ---------------------------------------------------------
 
-# --- Staff workspace (servicedesk/staff_*.py) ----------------------------------------------------
+# --- Staff workspace (workspace/) -----------------------------------------------------------------
 # SLA targets per priority, in minutes from submission: the first public reply, and resolution.
 SLA_TARGETS_MINUTES = {
     "urgent": {"first_response": 30, "resolution": 4 * 60},
@@ -339,7 +343,7 @@ SLA_WARNING_SHARE = 0.25
 STAFF_QUEUE_PAGE_SIZE = 25
 # Breached tickets: priority one step up and the queue's lead told, once per ticket and target.
 CELERY_BEAT_SCHEDULE["escalate-sla-breaches"] = {
-    "task": "servicedesk.tasks.escalate_sla_breaches",
+    "task": "workspace.tasks.escalate_sla_breaches",
     "schedule": 300.0,
 }
 # --- end of staff workspace settings -------------------------------------------------------------

@@ -6,6 +6,8 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import AnonRateThrottle
 
+from governance.urls import urlpatterns as governance_pages
+from insights.urls import urlpatterns as insights_pages
 from servicedesk.api import TicketViewSet
 
 router = DefaultRouter()
@@ -24,8 +26,9 @@ urlpatterns = [
     path("", include("servicedesk.urls")),
     path("api/governance/", include("governance.api_urls")),
     path("api/", include((api_urls, "api"))),
-    path("governance/", include("governance.urls")),
-    path("staff/", include("servicedesk.staff_urls")),
+    # Governance's pages and the managers' (insights) share /governance/ and the "governance" namespace.
+    path("governance/", include(([*governance_pages, *insights_pages], "governance"))),
+    path("staff/", include("workspace.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

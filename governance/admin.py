@@ -6,39 +6,28 @@ none): anyone who may open the admin (``is_staff``) may view; only ``controls.ca
 there is no raw ``save()`` here. The audit trail and the built-in directory are read-only.
 """
 
-import json
-from functools import cache
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import (
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     HttpResponseNotAllowed,
     HttpResponseRedirect,
-    StreamingHttpResponse,
 )
-from django.template import engines
-from django.template.backends.django import Template
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
-from django.utils.html import format_html
 
+from core.admin import ReadOnly, admin_user, inline_template, is_staff
+from core.audit import CODES
+from core.models import AuditEvent
 from governance import controls
-from governance.audit import CODES
-from governance.audit_export import CONTENT_TYPES, FORMATS, export_lines
 from governance.models import (
     AgentControl,
     ApprovalRequest,
     ApprovalStep,
-    AuditEvent,
     CatalogAction,
     DirectoryAccount,
     DirectoryGroup,
@@ -52,31 +41,14 @@ from governance.models import (
 KILL_SWITCH_CODES = ("agent.paused", "agent.resumed", "action.paused", "action.resumed")
 
 
-def _is_staff(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return bool(user.is_active and getattr(user, "is_staff", False))
-
-
-def _user(request: HttpRequest) -> User:
-    if not isinstance(request.user, User):
-        raise PermissionDenied
-    return request.user
-
-
-@cache
-def _template(source: str) -> Template:
-    template = engines["django"].from_string(source)
-    assert isinstance(template, Template)
-    return template
-
-
 class StaffViewManagerChange:
     """Staff may look; managers may add, change and delete."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_staff(request.user)
+        return is_staff(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _is_staff(request.user)
+        return is_staff(request.user)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return controls.can_control_agent(request.user)
@@ -86,25 +58,6 @@ class StaffViewManagerChange:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return controls.can_control_agent(request.user)
-
-
-class ReadOnly:
-    """Anyone who may open the admin may look; nobody changes anything here."""
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_staff(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _is_staff(request.user)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # The catalog ---------------------------------------------------------------------------------------
@@ -115,15 +68,17 @@ class AuditedCatalogAdmin(StaffViewManagerChange, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool) -> None:
         if not change:
-            controls.catalog_change_record(by=_user(request), instance=obj, operation="add")
+            controls.catalog_change_record(by=admin_user(request), instance=obj, operation="add")
             return
         # The form has already copied the new values onto ``obj``; the service re-reads the row to
         # record what it held before.
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
-        controls.catalog_change_record(by=_user(request), instance=obj, operation="change", changes=changes)
+        controls.catalog_change_record(
+            by=admin_user(request), instance=obj, operation="change", changes=changes
+        )
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        controls.catalog_change_record(by=_user(request), instance=obj, operation="delete")
+        controls.catalog_change_record(by=admin_user(request), instance=obj, operation="delete")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for obj in queryset:
@@ -257,7 +212,7 @@ class AgentControlAdmin(ReadOnly, admin.ModelAdmin):
             "pause_url": reverse("admin:governance_killswitch_pause"),
             "resume_url": reverse("admin:governance_killswitch_resume"),
         }
-        return HttpResponse(_template(KILL_SWITCH_PAGE).render(context, request))
+        return HttpResponse(inline_template(KILL_SWITCH_PAGE).render(context, request))
 
     def pause_view(self, request: HttpRequest) -> HttpResponse:
         return self._toggle(request, pause=True)
@@ -279,118 +234,18 @@ class AgentControlAdmin(ReadOnly, admin.ModelAdmin):
         reason, code = form.cleaned_data["reason"], form.cleaned_data["action"] or None
         try:
             if code is None:
-                (controls.agent_pause if pause else controls.agent_resume)(by=_user(request), reason=reason)
+                (controls.agent_pause if pause else controls.agent_resume)(
+                    by=admin_user(request), reason=reason
+                )
             else:
                 service = controls.action_pause if pause else controls.action_resume
-                service(code=code, by=_user(request), reason=reason)
+                service(code=code, by=admin_user(request), reason=reason)
         except controls.ControlError as error:
             messages.error(request, f"{error.field}: {error}")
             return back
         what = code or "the agent"
         messages.success(request, f"{'Paused' if pause else 'Resumed'} {what}.")
         return back
-
-
-# The audit trail -----------------------------------------------------------------------------------
-
-
-class CodeFilter(admin.SimpleListFilter):
-    title = "event"
-    parameter_name = "code"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(code, f"{text} ({code})") for code, text in CODES.items()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        return queryset.filter(code=value) if value else queryset
-
-
-AUDIT_CHANGE_LIST = """{% extends "admin/change_list.html" %}
-{% block object-tools-items %}{% for label, url in export_links %}
-<li><a href="{{ url }}">{{ label }}</a></li>{% endfor %}{% endblock %}
-"""
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnly, admin.ModelAdmin):
-    """The audit browser. The export links take the filters shown (code, actor, dates, search)."""
-
-    list_display = ["id", "created_at", "code", "text", "actor_kind", "actor_label", "ticket_id"]
-    list_filter = [CodeFilter, "actor_kind", "created_at"]
-    date_hierarchy = "created_at"
-    search_fields = ["actor_label", "code", "ticket_id__exact"]
-    show_full_result_count = False
-    fields = readonly_fields = (
-        "id",
-        "created_at",
-        "code",
-        "text",
-        "actor_kind",
-        "actor_id",
-        "actor_label",
-        "ticket_id",
-        "data_json",
-        "prev_hash",
-        "hash",
-    )
-    actions = ["export_jsonl", "export_csv"]
-
-    @admin.display(description="What happened")
-    def text(self, obj: AuditEvent) -> str:
-        return CODES.get(obj.code, obj.code)
-
-    @admin.display(description="Data")
-    def data_json(self, obj: AuditEvent) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, ensure_ascii=False))
-
-    def get_urls(self) -> list[URLPattern]:
-        export = path(
-            "export/<str:fmt>/",
-            self.admin_site.admin_view(self.export_view),
-            name="governance_auditevent_export",
-        )
-        return [export, *super().get_urls()]
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        query = request.GET.urlencode()
-        links = [
-            (f"Export {fmt.upper()}", reverse("admin:governance_auditevent_export", args=[fmt]) + f"?{query}")
-            for fmt in FORMATS
-        ]
-        response = super().changelist_view(request, {**(extra_context or {}), "export_links": links})
-        if isinstance(response, TemplateResponse) and not response.is_rendered:
-            response.template_name = _template(AUDIT_CHANGE_LIST)
-        return response
-
-    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
-        """The events the list shows with the same filters, every page, in id order."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        if fmt not in FORMATS:
-            return HttpResponseBadRequest(f"unknown format {fmt!r}")
-        try:
-            queryset = self.get_changelist_instance(request).get_queryset(request)
-        except IncorrectLookupParameters:
-            return HttpResponseBadRequest("invalid filter")
-        return _export_response(queryset, fmt)
-
-    @admin.action(description="Export selected events as JSON lines")
-    def export_jsonl(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> StreamingHttpResponse:
-        return _export_response(queryset, "jsonl")
-
-    @admin.action(description="Export selected events as CSV")
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> StreamingHttpResponse:
-        return _export_response(queryset, "csv")
-
-
-def _export_response(queryset: QuerySet[AuditEvent], fmt: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(export_lines(queryset, fmt), content_type=CONTENT_TYPES[fmt])
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response["Content-Disposition"] = f'attachment; filename="audit-events-{stamp}.{fmt}"'
-    return response
 
 
 # Read-only records: approvals, executions and the built-in directory -------------------------------
@@ -447,79 +302,3 @@ class ResetTokenAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ["username", "channel", "created_at", "expires_at", "used_at"]
     fields = readonly_fields = ("username", "channel", "created_at", "expires_at", "used_at")
     search_fields = ["username"]
-
-
-# Managers' monitoring: alerts (acknowledged by a manager), drift checks, rollups, baselines, reviews.
-
-from governance.models import Alert, Baseline, DailyRollup, DriftCheck, Review  # noqa: E402
-
-
-@admin.register(Alert)
-class AlertAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = [
-        "created_at",
-        "kind",
-        "rule",
-        "subject",
-        "message",
-        "paused",
-        "acknowledged_by",
-        "acknowledged_at",
-    ]
-    list_filter = ["kind", "rule", ("acknowledged_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["acknowledged_by"]
-    actions = ["acknowledge"]
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        found = super().get_actions(request)
-        if not controls.can_control_agent(request.user):
-            found.pop("acknowledge", None)
-        return found
-
-    @admin.action(description="Acknowledge the selected alerts")
-    def acknowledge(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        from governance.monitoring import alert_acknowledge
-
-        done = sum(alert_acknowledge(alert_id=alert.pk, by=_user(request)) for alert in queryset)
-        self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
-
-
-@admin.register(DriftCheck)
-class DriftCheckAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ["created_at", "dimension", "psi", "chi2", "p_value", "drifted"]
-    list_filter = ["dimension", "drifted"]
-
-
-@admin.register(DailyRollup)
-class DailyRollupAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = [
-        "day",
-        "queue",
-        "action",
-        "resolver",
-        "tickets",
-        "autonomous",
-        "escalated",
-        "agent_errors",
-    ]
-    list_filter = ["resolver", "action", "queue"]
-    date_hierarchy = "day"
-
-
-@admin.register(Baseline)
-class BaselineAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = [
-        "name",
-        "source",
-        "period_start",
-        "period_end",
-        "monthly_volume",
-        "error_rate",
-        "created_at",
-    ]
-
-
-@admin.register(Review)
-class ReviewAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ["name", "kind", "period_start", "period_end", "baseline", "thresholds_set_at"]
-    list_select_related = ["baseline"]

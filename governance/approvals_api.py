@@ -6,7 +6,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from governance import services
+from governance import approvals, selectors
 from governance.models import ApprovalStep
 from servicedesk.api import ErrorSerializer
 from servicedesk.roles import request_user
@@ -27,7 +27,7 @@ class ApprovalStepSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(source="request.expires_at")
 
     def get_description(self, step: ApprovalStep) -> str:
-        return services.describe_action(step.request.action, step.request.params)
+        return selectors.describe_action(step.request.action, step.request.params)
 
 
 class ApprovalDecisionSerializer(serializers.Serializer):
@@ -39,7 +39,9 @@ class ApprovalDecisionSerializer(serializers.Serializer):
 @api_view(["GET"])
 def pending(request: Request) -> Response:
     """The approval steps this user may decide, newest first."""
-    return Response(ApprovalStepSerializer(services.pending_steps_for(request_user(request)), many=True).data)
+    return Response(
+        ApprovalStepSerializer(selectors.pending_steps_for(request_user(request)), many=True).data
+    )
 
 
 @extend_schema(
@@ -61,16 +63,16 @@ def decide_step(request: Request, step_id: int) -> Response:
         .filter(pk=step_id)
         .first()
     )
-    if step is None or not (services.can_decide_step(user, step) or step.decided_by_id == user.pk):
+    if step is None or not (selectors.can_decide_step(user, step) or step.decided_by_id == user.pk):
         return Response({"detail": "No such approval for you."}, status=status.HTTP_404_NOT_FOUND)
     try:
-        services.approval_decide(
+        approvals.approval_decide(
             step_id=step.pk,
             user=user,
             approve=data.validated_data["decision"] == "approve",
             reason=data.validated_data["reason"],
         )
-    except services.ApprovalError as error:
+    except approvals.ApprovalError as error:
         return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
     step.refresh_from_db()
     return Response(ApprovalStepSerializer(step).data)

@@ -12,7 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils import timezone
 
-from governance.audit import audit_record
+from core.audit import audit_record
+from core.locks import row_lock
 from governance.models import AgentControl, AgentMode, CatalogAction, DirectoryGroup, Software, Tier
 from servicedesk.roles import is_manager
 
@@ -70,7 +71,7 @@ def _clean_reason(reason: str) -> str:
 def _locked_control() -> AgentControl:
     # get_or_create first: select_for_update cannot lock a row that does not exist yet.
     AgentControl.objects.get_or_create(pk=1)
-    return AgentControl.objects.select_for_update().get(pk=1)
+    return row_lock(AgentControl, 1)
 
 
 def _locked_action(code: str) -> CatalogAction:

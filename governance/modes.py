@@ -14,7 +14,8 @@ from datetime import datetime
 from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.fields.json import KT
 
-from governance.models import AgentControl, AgentMode, AuditEvent, Execution
+from core.models import AuditEvent
+from governance.models import AgentControl, AgentMode, Execution
 from servicedesk.models import Profile, Ticket
 
 

@@ -62,7 +62,7 @@ def _escalate(rules: list[str], reason: str, queue: str) -> Decision:
 
 class PolicySource:
     """Where ``decide`` reads the catalog and the live limits: the database. The backtest
-    (``governance.backtest``) passes its own, with what-if catalog changes applied in memory."""
+    (``insights.backtest``) passes its own, with what-if catalog changes applied in memory."""
 
     def control(self) -> AgentControl | None:
         return AgentControl.objects.filter(pk=1).first()

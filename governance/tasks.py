@@ -1,7 +1,8 @@
 from celery import Task, shared_task
 
+from governance.approvals import approvals_expire
 from governance.directory.base import TransientDirectoryError
-from governance.services import approvals_expire, execution_run
+from governance.executor import execution_run
 
 EXECUTION_RETRIES = 4
 
@@ -25,42 +26,3 @@ def run_execution(self: Task, execution_id: int) -> None:
 @shared_task
 def expire_approvals() -> int:
     return approvals_expire()
-
-
-@shared_task
-def rebuild_rollups() -> dict:
-    """Keep the dashboards' daily rollups current (the last ROLLUP_REBUILD_DAYS days)."""
-    from governance.rollups import rollups_rebuild
-
-    return rollups_rebuild()
-
-
-@shared_task
-def monitor_anomalies() -> int:
-    """Anomaly rules and hard caps; an anomaly pauses the action or the agent (the kill switch)."""
-    from governance.monitoring import monitor_anomalies as run
-
-    return len(run())
-
-
-@shared_task
-def monitor_tolerance() -> int:
-    from governance.monitoring import monitor_tolerance as run
-
-    return len(run())
-
-
-@shared_task
-def monitor_drift() -> int:
-    from governance.drift import drift_check
-
-    return sum(check.drifted for check in drift_check())
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=1800, time_limit=1900)
-def run_backtest(run_id: int) -> str:
-    """Replay a backtest's tickets (thousands may take minutes); the run records progress and errors."""
-    from governance.backtest import backtest_execute
-
-    run = backtest_execute(run_id=run_id)
-    return run.status if run is not None else "not claimed"

@@ -8,7 +8,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from governance import services
+from governance import reset_links, selectors
+from governance.approvals import ApprovalError, approval_decide
 from governance.directory.base import DirectoryError
 from governance.forms import ApprovalDecisionForm, NewPasswordForm
 from governance.models import ApprovalStep
@@ -24,15 +25,15 @@ def approvals(request: AuthenticatedRequest) -> HttpResponse:
         step_id = request.POST.get("step", "")
         if form.is_valid() and step_id.isdigit():
             try:
-                services.approval_decide(
+                approval_decide(
                     step_id=int(step_id),
                     user=request.user,
                     approve=form.cleaned_data["decision"] == "approve",
                     reason=form.cleaned_data["reason"],
                 )
-            except (services.ApprovalError, ApprovalStep.DoesNotExist) as error:
+            except (ApprovalError, ApprovalStep.DoesNotExist) as error:
                 messages.error(
-                    request, str(error) if isinstance(error, services.ApprovalError) else "No such approval."
+                    request, str(error) if isinstance(error, ApprovalError) else "No such approval."
                 )
             else:
                 verb = "approved" if form.cleaned_data["decision"] == "approve" else "declined"
@@ -40,13 +41,13 @@ def approvals(request: AuthenticatedRequest) -> HttpResponse:
         else:
             messages.error(request, "Choose approve or reject.")
         return redirect("governance:approvals")
-    steps = services.pending_steps_for(request.user)
+    steps = selectors.pending_steps_for(request.user)
     rows = [
         {
             "step": step,
             "request": step.request,
-            "what": services.describe_action(step.request.action, step.request.params),
-            "as": services.step_label(step),
+            "what": selectors.describe_action(step.request.action, step.request.params),
+            "as": selectors.step_label(step),
             "why": [
                 RULES.get(rule, rule) for rule in step.request.rule_ids if rule != "approver_not_requester"
             ],
@@ -61,14 +62,14 @@ def approvals(request: AuthenticatedRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def password_reset(request: HttpRequest, token: str) -> HttpResponse:
     """Reached from the emailed link by someone who cannot sign in: the token is the credential."""
-    reset = services.reset_token_lookup(token)
+    reset = reset_links.reset_token_lookup(token)
     form = NewPasswordForm(request.POST or None)
     if reset is None:
         return render(request, "governance/password_reset.html", {"invalid": True}, status=404)
     if request.method == "POST" and form.is_valid():
         try:
-            services.password_reset_complete(token=token, new_password=form.cleaned_data["password"])
-        except services.ResetLinkError as error:
+            reset_links.password_reset_complete(token=token, new_password=form.cleaned_data["password"])
+        except reset_links.ResetLinkError as error:
             return render(
                 request,
                 "governance/password_reset.html",

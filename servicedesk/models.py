@@ -152,7 +152,7 @@ class Ticket(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    # The resolution SLA clock stops while the ticket waits on the requester (see servicedesk/sla.py).
+    # The resolution SLA clock stops while the ticket waits on the requester (see workspace/sla.py).
     sla_paused_at = models.DateTimeField(
         null=True, blank=True, help_text="Waiting on the requester since: the resolution clock is stopped."
     )
@@ -245,7 +245,7 @@ class Notification(models.Model):
 
 # ---------------------------------------------------------------------------------------------
 # The staff workspace: canned replies, routing corrections, verdicts on the agent, handling time,
-# SLA breaches and "seen" markers. Written only through ``servicedesk.staff_services``.
+# SLA breaches and "seen" markers. Written only through ``workspace.services``.
 
 
 class CannedReply(models.Model):
@@ -297,7 +297,7 @@ class AgentCorrection(models.Model):
 
     What the agent did is copied here when the verdict is given (the agent's own records may change
     shape), so a verdict can always be exported as an evaluation row. The managers' metrics count
-    ``wrong`` rows as errors (``governance.rollups.marked_wrong``).
+    ``wrong`` rows as errors (``insights.rollups.marked_wrong``).
     """
 
     ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="agent_correction")

@@ -10,7 +10,9 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from governance.audit import audit_record
+from core.audit import audit_record
+from core.locks import row_lock, row_lock_or_none
+from core.queue import enqueue_on_commit
 from servicedesk.models import (
     AuthorKind,
     Comment,
@@ -27,19 +29,17 @@ from servicedesk.states import can_transition
 logger = logging.getLogger(__name__)
 
 
+TRIAGE_TASK = "agents.tasks.handle_ticket"  # the agent worker's task, by name: agents is above us
+
+
 class TicketError(Exception):
     """An action the ticket's current state does not allow. The message is shown to the user."""
 
 
 def _enqueue_triage(ticket_id: int) -> None:
-    """Hand the ticket to the agent worker once the transaction that created it has committed.
-
-    ``robust=True``: if the broker is down the ticket is still saved (status "new"), and the
-    periodic sweep hands it to the worker once the broker is back.
-    """
-    from agents.tasks import enqueue_ticket  # the agents app depends on servicedesk, not the reverse
-
-    transaction.on_commit(lambda: enqueue_ticket(ticket_id), robust=True)
+    """To the agent worker, by name, after commit. With the broker down the ticket is still saved
+    ("new"), and the periodic sweep hands it over once the broker is back."""
+    enqueue_on_commit(TRIAGE_TASK, ticket_id)
 
 
 def _transition(
@@ -65,6 +65,31 @@ def _transition(
         raise TicketError("The ticket was changed by someone else meanwhile; reload it and try again.")
     ticket.status_changes.create(from_status=ticket.status, to_status=to, actor=actor, actor_kind=actor_kind)
     ticket.refresh_from_db()
+
+
+def ticket_transition(*, ticket: Ticket, to: str, actor: User | None, actor_kind: str, **fields: Any) -> None:
+    """``_transition`` for writers above servicedesk (the workspace adds its own notes and notices);
+    in the caller's transaction. ``TicketError``: not allowed, or another writer moved it first."""
+    _transition(ticket, to, actor=actor, actor_kind=actor_kind, **fields)
+
+
+def comment_add_note(
+    *,
+    ticket: Ticket,
+    body: str,
+    author_kind: str = AuthorKind.SYSTEM,
+    author: User | None = None,
+    internal: bool = True,
+) -> Comment:
+    """A note by the system or the agent (an execution's outcome, what shadow mode would have done),
+    in the caller's transaction. No status change, no notification: the caller decides those."""
+    return Comment.objects.create(
+        ticket=ticket,
+        author=author,
+        author_kind=author_kind,
+        visibility=Visibility.INTERNAL if internal else Visibility.PUBLIC,
+        body=body,
+    )
 
 
 def _sla_pause_fields(ticket: Ticket, to: str, now: datetime) -> dict[str, Any]:
@@ -105,7 +130,7 @@ def ticket_triage_start(*, ticket_id: int, max_attempts: int) -> Ticket | None:
     A re-delivered task finds the ticket past triage and does nothing; a ticket whose earlier
     triage died half-way (still "triaging") is claimed again, up to ``max_attempts`` times.
     """
-    ticket = Ticket.objects.select_for_update(no_key=True).filter(pk=ticket_id).first()
+    ticket = row_lock_or_none(Ticket, ticket_id, no_key=True)
     if ticket is None or ticket.status not in {TicketStatus.NEW, TicketStatus.TRIAGING}:
         return None
     if ticket.triage_attempts >= max_attempts:
@@ -172,7 +197,7 @@ def _agent_reply(ticket: Ticket, body: str) -> Comment:
 @transaction.atomic
 def ticket_resolve_by_agent(*, ticket_id: int, message: str) -> Ticket:
     """The agent carried out the request and read the result back."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(
         ticket,
         TicketStatus.RESOLVED,
@@ -189,7 +214,7 @@ def ticket_resolve_by_agent(*, ticket_id: int, message: str) -> Ticket:
 def ticket_resolve_after_approval(*, ticket_id: int, message: str, started_by: User) -> Ticket:
     """A staff member's action waited for an approval and has now been carried out: the ticket is
     resolved in their name (it counts as a staff resolution, not the agent's)."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(
         ticket,
         TicketStatus.RESOLVED,
@@ -207,7 +232,7 @@ def ticket_resolve_after_approval(*, ticket_id: int, message: str, started_by: U
 
 @transaction.atomic
 def ticket_await_approval(*, ticket_id: int, message: str) -> Ticket:
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(ticket, TicketStatus.AWAITING_APPROVAL, actor=None, actor_kind=AuthorKind.AGENT)
     _agent_reply(ticket, message)
     return ticket
@@ -216,7 +241,7 @@ def ticket_await_approval(*, ticket_id: int, message: str) -> Ticket:
 @transaction.atomic
 def ticket_ask_requester(*, ticket_id: int, question: str) -> Ticket:
     """One clarifying question; the requester's reply sends the ticket back to the agent."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _transition(
         ticket,
         TicketStatus.AWAITING_REQUESTER,
@@ -262,7 +287,7 @@ def ticket_escalate(
     queue_slug: str = Queue.GENERAL,
     actor_kind: str = AuthorKind.AGENT,
 ) -> Ticket:
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+    ticket = row_lock(Ticket, ticket_id, no_key=True)
     _escalate(ticket, reason, detail=detail, actor_kind=actor_kind, queue_slug=queue_slug)
     return ticket
 
@@ -270,7 +295,7 @@ def ticket_escalate(
 @transaction.atomic
 def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
     """A public reply from the requester. A reply to a question from the agent re-runs the agent."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
+    ticket = row_lock(Ticket, ticket.pk, no_key=True)
     if ticket.status == TicketStatus.CLOSED:
         raise TicketError("This ticket is closed. Please submit a new ticket instead.")
     comment = Comment.objects.create(
@@ -295,7 +320,7 @@ def comment_add_reply(*, ticket: Ticket, author: User, body: str) -> Comment:
 
 @transaction.atomic
 def ticket_confirm_resolution(*, ticket: Ticket, user: User) -> Ticket:
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
+    ticket = row_lock(Ticket, ticket.pk, no_key=True)
     if ticket.status != TicketStatus.RESOLVED:
         raise TicketError("Only a resolved ticket can be confirmed.")
     _transition(
@@ -313,7 +338,7 @@ def reopen_deadline(ticket: Ticket) -> Any:
 @transaction.atomic
 def ticket_reopen(*, ticket: Ticket, user: User, reason: str) -> Ticket:
     """The requester says the problem is not solved. Reopened tickets go to a human."""
-    ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket.pk)
+    ticket = row_lock(Ticket, ticket.pk, no_key=True)
     if ticket.status != TicketStatus.RESOLVED:
         raise TicketError("Only a resolved ticket can be reopened.")
     deadline = reopen_deadline(ticket)
@@ -352,7 +377,7 @@ def tickets_close_resolved(*, older_than_days: int) -> int:
     ):
         try:
             with transaction.atomic():
-                ticket = Ticket.objects.select_for_update(no_key=True).get(pk=ticket_id)
+                ticket = row_lock(Ticket, ticket_id, no_key=True)
                 _transition(
                     ticket,
                     TicketStatus.CLOSED,

@@ -3,7 +3,6 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
@@ -11,6 +10,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.factories import UserFactory
+from tests.queue_seam import patch_task
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER_ARGS = (
@@ -118,15 +118,15 @@ def triage(django_capture_on_commit_callbacks):
     """Run the agent on a ticket and the executor on whatever it enqueued, as the two workers would
     (``execute=False``: the executor's task is left unrun)."""
     from agents.services import ticket_triage
-    from governance import services as governance_services
+    from governance.executor import execution_run
 
     def run(ticket, execute: bool = True):
         def executor(args: tuple[int], queue: str) -> None:
             if execute:
-                governance_services.execution_run(execution_id=args[0])
+                execution_run(execution_id=args[0])
 
         with (
-            mock.patch("governance.tasks.run_execution.apply_async", side_effect=executor),
+            patch_task("governance.tasks.run_execution", side_effect=executor),
             django_capture_on_commit_callbacks(execute=True),
         ):
             ticket_triage(ticket_id=ticket.pk)

@@ -2,7 +2,6 @@
 directory: with AGENT_LLM=none (the router alone) and with a fake chat model in the loop."""
 
 from typing import Any
-from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,19 +11,15 @@ from langchain_core.messages import AIMessage
 from agents import llm
 from agents.models import AgentRun
 from agents.tasks import handle_ticket
-from governance.audit import verify_chain
+from core.audit import verify_chain
+from core.models import AuditEvent
 from governance.demo import demo_catalog_load
-from governance.models import (
-    ApprovalRequest,
-    AuditEvent,
-    DirectoryMembership,
-    Execution,
-    SoftwareAssignment,
-)
+from governance.models import ApprovalRequest, DirectoryMembership, Execution, SoftwareAssignment
 from servicedesk import services
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import AuthorKind, EscalationReason, Ticket, TicketStatus
 from tests.factories import TicketFactory
+from tests.queue_seam import patch_task
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +38,7 @@ def _ticket(user: User, text: str) -> Ticket:
 
 
 def _reply(ticket: Ticket, user: User, body: str, captured) -> None:
-    with mock.patch("agents.tasks.handle_ticket.apply_async"), captured(execute=True):
+    with patch_task("agents.tasks.handle_ticket"), captured(execute=True):
         services.comment_add_reply(ticket=ticket, author=user, body=body)
 
 

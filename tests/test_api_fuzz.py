@@ -23,8 +23,8 @@ from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 from config.wsgi import application
 from governance.demo import demo_catalog_load
+from governance.dispatch import proposal_dispatch
 from governance.models import ApprovalStep
-from governance.services import proposal_dispatch
 from governance.types import Proposal
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import Ticket, TicketStatus

@@ -17,9 +17,9 @@ from django.core.management.base import CommandError
 from django.db import ProgrammingError, connection, connections, transaction
 from django.urls import reverse
 
-from governance.audit import GENESIS, audit_record, audit_verify, canonical_content
-from governance.audit_export import COLUMNS, events_between
-from governance.models import AuditEvent
+from core.audit import GENESIS, audit_record, audit_verify, canonical_content
+from core.audit_export import COLUMNS, events_between
+from core.models import AuditEvent
 from servicedesk.models import Role
 from tests.factories import UserFactory
 
@@ -434,7 +434,7 @@ def ivan_admin(client):
 
 def test_admin_export_takes_the_lists_filters(dated_events, ivan_admin):
     erin, events = dated_events
-    url = reverse("admin:governance_auditevent_export", args=["jsonl"])
+    url = reverse("admin:core_auditevent_export", args=["jsonl"])
     response = ivan_admin.get(
         url, {"created_at__gte": "2026-03-02T00:00:00+00:00", "created_at__lt": "2026-03-03T00:00:00+00:00"}
     )
@@ -445,7 +445,7 @@ def test_admin_export_takes_the_lists_filters(dated_events, ivan_admin):
     assert body == "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in _expected_rows(erin, events))
 
     response = ivan_admin.get(
-        reverse("admin:governance_auditevent_export", args=["csv"]), {"code": "agent.resumed"}
+        reverse("admin:core_auditevent_export", args=["csv"]), {"code": "agent.resumed"}
     )
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [row[0] for row in rows] == ["id", str(events[3].pk)]
@@ -454,7 +454,7 @@ def test_admin_export_takes_the_lists_filters(dated_events, ivan_admin):
 def test_admin_export_action_exports_the_selected_events(dated_events, ivan_admin):
     _, events = dated_events
     response = ivan_admin.post(
-        reverse("admin:governance_auditevent_changelist"),
+        reverse("admin:core_auditevent_changelist"),
         {"action": "export_csv", "_selected_action": [events[3].pk, events[0].pk]},
     )
     assert response.status_code == 200
@@ -464,7 +464,7 @@ def test_admin_export_action_exports_the_selected_events(dated_events, ivan_admi
 
 def test_admin_audit_browser_lists_filters_and_searches(dated_events, ivan_admin):
     _, events = dated_events
-    changelist = reverse("admin:governance_auditevent_changelist")
+    changelist = reverse("admin:core_auditevent_changelist")
     response = ivan_admin.get(changelist)
     assert response.status_code == 200
     assert [e.pk for e in response.context["cl"].result_list] == [e.pk for e in events]
@@ -485,20 +485,18 @@ def test_admin_audit_events_are_read_only_even_for_managers(dated_events, client
     client.force_login(judy)
     event = events[1]
     before = list(AuditEvent.objects.order_by("id").values())
-    assert client.get(reverse("admin:governance_auditevent_add")).status_code == 403
-    change = reverse("admin:governance_auditevent_change", args=[event.pk])
+    assert client.get(reverse("admin:core_auditevent_add")).status_code == 403
+    change = reverse("admin:core_auditevent_change", args=[event.pk])
     page = client.get(change)
     assert page.status_code == 200
     assert "phishing wave" in page.text and 'name="_save"' not in page.text
     assert client.post(change, {"code": "agent.resumed"}).status_code == 403
     assert (
-        client.post(
-            reverse("admin:governance_auditevent_delete", args=[event.pk]), {"post": "yes"}
-        ).status_code
+        client.post(reverse("admin:core_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code
         == 403
     )
     response = client.post(
-        reverse("admin:governance_auditevent_changelist"),
+        reverse("admin:core_auditevent_changelist"),
         {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"},
     )
     assert response.status_code == 302  # no such action here: "No action selected."
@@ -508,10 +506,10 @@ def test_admin_audit_events_are_read_only_even_for_managers(dated_events, client
 def test_employees_cannot_open_the_audit_browser(dated_events, client):
     alice = UserFactory(username="alice")
     client.force_login(alice)
-    response = client.get(reverse("admin:governance_auditevent_changelist"))
+    response = client.get(reverse("admin:core_auditevent_changelist"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
-    export = client.get(reverse("admin:governance_auditevent_export", args=["jsonl"]))
+    export = client.get(reverse("admin:core_auditevent_export", args=["jsonl"]))
     assert export.status_code == 302
 
 

@@ -35,24 +35,20 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from governance import services as governance_services
+from governance import dispatch
 from governance.demo import demo_catalog_load
 from governance.models import (
     AgentControl,
-    Alert,
     ApprovalStep,
-    Baseline,
-    DailyRollup,
     DirectoryAccount,
     DirectoryGroup,
     DirectoryMembership,
-    DriftCheck,
     ResetToken,
-    Review,
     Software,
     SoftwareAssignment,
 )
 from governance.types import Proposal
+from insights.models import Alert, Baseline, DailyRollup, DriftCheck, Review
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import (
     AgentCorrection,
@@ -222,7 +218,7 @@ def world(db, django_capture_on_commit_callbacks) -> World:
         "software",
     )
     with django_capture_on_commit_callbacks(execute=False):
-        governance_services.proposal_dispatch(
+        dispatch.proposal_dispatch(
             ticket_id=approval_ticket.pk,
             proposal=Proposal(
                 action="install_software", params={"software": "Tableau Desktop"}, source="agent"
@@ -231,7 +227,7 @@ def world(db, django_capture_on_commit_callbacks) -> World:
         zoom = _ticket(
             bob, f"Zoom {SUBJECT_B}{HOSTILE}", f"Calls {TEXT_B}{HOSTILE}", TicketStatus.TRIAGING, "software"
         )
-        governance_services.proposal_dispatch(  # an execution, left pending (the executor never runs)
+        dispatch.proposal_dispatch(  # an execution, left pending (the executor never runs)
             ticket_id=zoom.pk, proposal=Proposal(action="install_software", params={"software": "Zoom"})
         )
     step = ApprovalStep.objects.get(request__ticket=approval_ticket)
@@ -309,7 +305,7 @@ def _extra_objects(users: dict[str, User]) -> dict[str, Any]:
     _admin_rows(users)
     extra: dict[str, Any] = {}
     try:
-        run_model = apps.get_model("governance", "BacktestRun")
+        run_model = apps.get_model("insights", "BacktestRun")
     except LookupError:
         return extra
     extra["backtest_run"] = run_model.objects.create(
@@ -555,7 +551,7 @@ ROUTES: dict[str, list[Case]] = {
             data=lambda w: {"password1": "Taken-0ver-pass!", "password2": "Taken-0ver-pass!"},
         )
     ],
-    "admin:governance_auditevent_export": [
+    "admin:core_auditevent_export": [
         Case(lambda w: {"fmt": "jsonl"}, get=access(200, **ADMIN_STRANGERS), label="jsonl"),
         Case(lambda w: {"fmt": "csv"}, get=access(200, **ADMIN_STRANGERS), label="csv"),
     ],
@@ -613,18 +609,18 @@ ADMIN_MODELS: dict[str, AdminPolicy] = {
     "governance.directorygroup": MANAGER_EDITS,
     "governance.software": MANAGER_EDITS,
     "governance.agentcontrol": READ_ONLY,  # its list page is the kill switch (routes above)
-    "governance.auditevent": READ_ONLY,
+    "core.auditevent": READ_ONLY,
     "governance.approvalrequest": READ_ONLY,
     "governance.execution": READ_ONLY,
     "governance.directoryaccount": READ_ONLY,
     "governance.directorymembership": READ_ONLY,
     "governance.softwareassignment": READ_ONLY,
     "governance.resettoken": READ_ONLY,
-    "governance.alert": READ_ONLY,
-    "governance.driftcheck": READ_ONLY,
-    "governance.dailyrollup": READ_ONLY,
-    "governance.baseline": READ_ONLY,
-    "governance.review": READ_ONLY,
+    "insights.alert": READ_ONLY,
+    "insights.driftcheck": READ_ONLY,
+    "insights.dailyrollup": READ_ONLY,
+    "insights.baseline": READ_ONLY,
+    "insights.review": READ_ONLY,
 }
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
 

@@ -16,15 +16,11 @@ from django.utils import timezone
 
 from agents.llm import ModelUnavailable
 from agents.models import AgentRun
-from governance import backtest
-from governance.audit import audit_record
-from governance.backtest import WhatIf
+from core.audit import audit_record
+from core.models import AuditEvent
 from governance.models import (
     ApprovalRequest,
     ApprovalStep,
-    AuditEvent,
-    BacktestRun,
-    BacktestTicket,
     CatalogAction,
     DirectoryAccount,
     DirectoryGroup,
@@ -34,9 +30,13 @@ from governance.models import (
     Software,
     SoftwareAssignment,
 )
-from governance.tasks import run_backtest
+from insights import backtest, backtest_export
+from insights.models import BacktestRun, BacktestTicket
+from insights.tasks import run_backtest
+from insights.whatif import WhatIf
 from servicedesk.models import Comment, Notification, StatusChange, Ticket, TicketStatus
 from tests.factories import TicketFactory
+from tests.queue_seam import patch_task
 from tests.test_agent_triage import org  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +104,7 @@ def _state() -> dict[str, Any]:
 
 def _start(by: User, captured, changes=WHAT_IF, **kwargs: Any) -> BacktestRun:
     today = timezone.localdate()
-    with mock.patch("governance.tasks.run_backtest.apply_async") as send, captured(execute=True):
+    with patch_task("insights.tasks.run_backtest") as send, captured(execute=True):
         run = backtest.backtest_start(by=by, start=today, end=today, changes=changes, **kwargs)
     send.assert_called_once_with(args=(run.pk,), queue="servicedesk")
     return run
@@ -231,7 +231,7 @@ def test_a_run_is_claimed_once_and_an_interrupted_run_is_marked_failed(
 
 def test_a_model_outage_costs_each_ticket_not_the_run(org, history, django_capture_on_commit_callbacks):
     run = _start(org["erin"], django_capture_on_commit_callbacks)
-    with mock.patch("governance.backtest.understand_batch", side_effect=ModelUnavailable("down")):
+    with mock.patch("agents.replay.understand_batch", side_effect=ModelUnavailable("down")):
         run_backtest(run.pk)
     run.refresh_from_db()
     assert (run.status, run.processed) == ("done", 6)
@@ -240,7 +240,7 @@ def test_a_model_outage_costs_each_ticket_not_the_run(org, history, django_captu
 
 def test_a_failure_is_recorded_on_the_run(org, history, django_capture_on_commit_callbacks):
     run = _start(org["erin"], django_capture_on_commit_callbacks)
-    with mock.patch("governance.backtest.history", side_effect=RuntimeError("database went away")):
+    with mock.patch("insights.backtest.history", side_effect=RuntimeError("database went away")):
         assert run_backtest(run.pk) == "failed"
     run.refresh_from_db()
     assert run.error == "RuntimeError: database went away"
@@ -291,7 +291,7 @@ def test_a_manager_runs_a_backtest_from_the_page_and_reads_the_result(
         }
     )
     with (
-        mock.patch("governance.tasks.run_backtest.apply_async") as send,
+        patch_task("insights.tasks.run_backtest") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = client.post(reverse("governance:dashboard_backtest"), data)
@@ -328,7 +328,7 @@ def test_a_manager_runs_a_backtest_from_the_page_and_reads_the_result(
     csv = client.get(reverse("governance:dashboard_backtest_run", args=[run.pk]) + "?format=csv")
     assert csv["Content-Disposition"] == f'attachment; filename="backtest-{run.pk}.csv"'
     lines = csv.content.decode().splitlines()
-    assert lines[0] == ",".join(backtest.CSV_COLUMNS)
+    assert lines[0] == ",".join(backtest_export.CSV_COLUMNS)
     assert len(lines) == 7
     zoom_line = next(line for line in lines if line.startswith(history["zoom"].reference))
     assert zoom_line.endswith(
@@ -391,7 +391,7 @@ def test_only_managers_reach_the_backtest(client, org, history, who, django_capt
         reverse("governance:dashboard_backtest_run", args=[run.pk]) + "?format=csv",
     ]
     with (
-        mock.patch("governance.tasks.run_backtest.apply_async") as send,
+        patch_task("insights.tasks.run_backtest") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         responses = [client.get(url) for url in urls]
@@ -434,7 +434,7 @@ def test_dashboard_shows_shadow_agreement_with_its_definition(client, org):
     decided(unresolved, "execute", f"d{unresolved.pk}")
     decided(escalated, "escalate", f"d{escalated.pk}")
     long_ago = timezone.now() - timedelta(days=400)
-    with mock.patch("governance.audit.timezone.now", return_value=long_ago):  # events are append-only
+    with mock.patch("core.audit.timezone.now", return_value=long_ago):  # events are append-only
         decided(old, "execute", f"d{old.pk}")
     Ticket.objects.filter(pk__in=[agreed.pk, differed.pk, other.pk, escalated.pk, old.pk]).update(
         status=TicketStatus.RESOLVED, resolver_kind="staff"

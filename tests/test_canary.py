@@ -9,7 +9,7 @@ ticket the router does not escalate; the model is a LangChain fake chat model be
 receives, or the real OpenAI client talking to a local stub server. Logs are every logger at DEBUG,
 as the configured console handler writes them.
 
-Also here: unit tests of ``agents.redact`` (what it masks and, as important, what it leaves alone).
+Also here: unit tests of ``core.redact`` (what it masks and, as important, what it leaves alone).
 """
 
 import io
@@ -37,13 +37,15 @@ from rest_framework.test import APIClient
 from agents import llm
 from agents.models import AgentRun
 from agents.pipeline import understand
-from agents.redact import KEY_MARK, PASSWORD_MARK, PIN_MARK, PRIVATE_KEY_MARK, SecretsFilter, redact
 from agents.tasks import handle_ticket
+from core.models import AuditEvent
+from core.redact import KEY_MARK, PASSWORD_MARK, PIN_MARK, PRIVATE_KEY_MARK, SecretsFilter, redact
 from governance.demo import demo_catalog_load
-from governance.models import AuditEvent, DirectoryAccount
+from governance.models import DirectoryAccount
 from servicedesk import services
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import AuthorKind, EscalationReason, Ticket, TicketStatus
+from tests.queue_seam import patch_task
 
 PASSWORD = "Canary-9f3k!Zq"
 PIN = "482913"
@@ -152,7 +154,7 @@ def every_log_line() -> Iterator[io.StringIO]:
 
 
 def _submit(user: User, subject: str, description: str) -> Ticket:
-    with mock.patch("agents.tasks.handle_ticket.apply_async"):
+    with patch_task("agents.tasks.handle_ticket"):
         return services.ticket_submit(requester=user, subject=subject, description=description)
 
 
@@ -238,7 +240,7 @@ def test_a_secret_in_a_reply_to_the_agents_question_stays_out_too(
     reply = f"I forgot it. The old pw was {PASSWORD} and my PIN is {PIN}. Please reset my password."
     with every_log_line() as logs:
         with (
-            mock.patch("agents.tasks.handle_ticket.apply_async"),
+            patch_task("agents.tasks.handle_ticket"),
             django_capture_on_commit_callbacks(execute=True),
         ):
             services.comment_add_reply(ticket=ticket, author=org["alice"], body=reply)
@@ -445,7 +447,7 @@ def test_the_real_openai_client_sends_the_key_only_as_its_credential(org, openai
     assert _leaks(_audit_exports()) == []
 
 
-# --- agents.redact ------------------------------------------------------------------------------
+# --- core.redact ------------------------------------------------------------------------------
 
 MASKED = [
     (TEXT, f"my password is {PASSWORD_MARK}, please unlock me"),

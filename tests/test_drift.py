@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from agents.models import AgentRun
-from governance import drift
-from governance.models import Alert, DriftCheck
+from insights import drift
+from insights.models import Alert, DriftCheck
 from tests.factories import TicketFactory, UserFactory
 
 MIX = {

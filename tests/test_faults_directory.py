@@ -19,9 +19,10 @@ import pytest
 from django.contrib.auth.models import User
 from ldap3 import BASE
 
-from governance.audit import verify_chain
+from core.audit import verify_chain
+from core.models import AuditEvent
 from governance.demo import demo_catalog_load
-from governance.models import AuditEvent, Execution, ExecutionStatus
+from governance.models import Execution, ExecutionStatus
 from governance.tasks import EXECUTION_RETRIES
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import EscalationReason, Ticket, TicketStatus

@@ -23,14 +23,16 @@ from agents.planner import PROPOSAL, Plan
 from agents.router import RouterResult
 from agents.services import agent_decision_apply, agent_run_failed
 from agents.tasks import sweep_stuck_tickets
-from governance import services
+from core.models import AuditEvent
+from governance import dispatch, executor
 from governance.demo import demo_catalog_load
-from governance.models import AuditEvent, Execution, ExecutionStatus, SoftwareAssignment
+from governance.models import Execution, ExecutionStatus, SoftwareAssignment
 from governance.types import Proposal
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import Ticket, TicketStatus
 from servicedesk.services import ticket_submit
 from tests.factories import TicketFactory
+from tests.queue_seam import patch_task
 
 pytestmark = pytest.mark.django_db
 needs_postgres = pytest.mark.skipif(
@@ -59,7 +61,7 @@ def _triaging(user: User) -> Ticket:
 def test_a_second_decision_for_a_decided_round_is_dropped(org):
     """Two deliveries of one ticket triaged at once: the second to commit changes nothing."""
     ticket = _triaging(org["alice"])
-    with mock.patch("governance.tasks.run_execution.apply_async"):
+    with patch_task("governance.tasks.run_execution"):
         first = agent_decision_apply(ticket_id=ticket.pk, understanding=_understanding(), seconds=0.1)
         events = AuditEvent.objects.count()
         second = agent_decision_apply(ticket_id=ticket.pk, understanding=_understanding(), seconds=0.1)
@@ -74,7 +76,7 @@ def test_a_second_decision_for_a_decided_round_is_dropped(org):
 
 def test_a_model_outage_in_a_duplicate_does_not_escalate_a_decided_ticket(org):
     ticket = _triaging(org["alice"])
-    with mock.patch("governance.tasks.run_execution.apply_async"):
+    with patch_task("governance.tasks.run_execution"):
         agent_decision_apply(ticket_id=ticket.pk, understanding=_understanding(), seconds=0.1)
     run = agent_run_failed(ticket_id=ticket.pk, error=ModelUnavailable("timed out"), seconds=1.0, final=True)
     assert run.outcome == "error"
@@ -86,19 +88,19 @@ def test_the_sweep_resends_an_execution_whose_task_was_lost(org, settings):
     """Claimed, then the worker died before running it: the ticket would wait in triage for ever."""
     settings.TICKET_STUCK_AFTER_SECONDS = 60
     ticket = _triaging(org["bob"])
-    with mock.patch("governance.tasks.run_execution.apply_async"):  # the message is lost
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
+    with patch_task("governance.tasks.run_execution"):  # the message is lost
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
     AgentRun.objects.create(ticket=ticket, outcome="execute")  # decided: re-triage does nothing
     execution = Execution.objects.get(ticket=ticket)
-    with mock.patch("governance.tasks.run_execution.apply_async") as send:
+    with patch_task("governance.tasks.run_execution") as send:
         sweep_stuck_tickets()
         assert send.call_count == 0  # claimed just now: it may still be on its way
         Execution.objects.filter(pk=execution.pk).update(started_at=timezone.now() - timedelta(minutes=2))
         Ticket.objects.filter(pk=ticket.pk).update(status_changed_at=timezone.now() - timedelta(minutes=2))
-        with mock.patch("agents.tasks.handle_ticket.apply_async"):
+        with patch_task("agents.tasks.handle_ticket"):
             sweep_stuck_tickets()
     assert [c.kwargs["args"] for c in send.call_args_list] == [(execution.pk,)]
-    services.execution_run(execution_id=execution.pk)
+    executor.execution_run(execution_id=execution.pk)
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.RESOLVED
     assert SoftwareAssignment.objects.filter(account__username="bob", software__name="Zoom").count() == 1
@@ -114,7 +116,7 @@ def test_the_sweep_does_not_pile_duplicates_behind_a_backlog(org, settings, monk
 
     def sweep_with(backlog: int | None) -> list[int]:
         monkeypatch.setattr(tasks, "queue_length", lambda queue: backlog)
-        with mock.patch("agents.tasks.handle_ticket.apply_async") as send:
+        with patch_task("agents.tasks.handle_ticket") as send:
             sweep_stuck_tickets()
         return sorted(c.kwargs["args"][0] for c in send.call_args_list)
 
@@ -142,12 +144,12 @@ def test_queue_length_counts_the_messages_waiting_on_the_real_broker(settings):
 def test_the_sweep_leaves_finished_executions_alone(org, settings):
     settings.TICKET_STUCK_AFTER_SECONDS = 60
     ticket = _triaging(org["bob"])
-    with mock.patch("governance.tasks.run_execution.apply_async"):
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
+    with patch_task("governance.tasks.run_execution"):
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
     execution = Execution.objects.get(ticket=ticket)
-    services.execution_run(execution_id=execution.pk)
+    executor.execution_run(execution_id=execution.pk)
     Execution.objects.filter(pk=execution.pk).update(started_at=timezone.now() - timedelta(minutes=2))
-    with mock.patch("governance.tasks.run_execution.apply_async") as send:
+    with patch_task("governance.tasks.run_execution") as send:
         assert sweep_stuck_tickets() == 0
     assert send.call_count == 0
 
@@ -155,13 +157,13 @@ def test_the_sweep_leaves_finished_executions_alone(org, settings):
 def test_a_late_run_never_overwrites_a_finished_execution(org):
     """A run that passed the "not finished" check, then lost the race: the first outcome stands."""
     ticket = _triaging(org["bob"])
-    with mock.patch("governance.tasks.run_execution.apply_async"):
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
+    with patch_task("governance.tasks.run_execution"):
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
     execution = Execution.objects.get(ticket=ticket)
     stale = Execution.objects.get(pk=execution.pk)  # what the late run read
-    services.execution_run(execution_id=execution.pk)
+    executor.execution_run(execution_id=execution.pk)
     events = AuditEvent.objects.count()
-    services._execution_fail(stale, "LDAP server unavailable", code="execution.failed")
+    executor._execution_fail(stale, "LDAP server unavailable", code="execution.failed")
     execution.refresh_from_db()
     ticket.refresh_from_db()
     assert (execution.status, ticket.status) == (ExecutionStatus.SUCCEEDED, TicketStatus.RESOLVED)
@@ -187,12 +189,12 @@ def _in_other_session(work, *, hold: threading.Event, release: threading.Event) 
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_of_one_execution_never_overlap(org):
     ticket = _triaging(org["bob"])
-    with mock.patch("governance.tasks.run_execution.apply_async"):
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
+    with patch_task("governance.tasks.run_execution"):
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
     execution = Execution.objects.get(ticket=ticket)
 
     def first_run(hold: threading.Event, release: threading.Event) -> None:
-        with services._execution_lease(execution.pk) as leased:
+        with executor._execution_lease(execution.pk) as leased:
             assert leased
             hold.set()
             release.wait(10)
@@ -200,14 +202,14 @@ def test_two_runs_of_one_execution_never_overlap(org):
     hold, release = threading.Event(), threading.Event()
     thread = _in_other_session(first_run, hold=hold, release=release)
     try:
-        services.execution_run(execution_id=execution.pk)  # meets the first run: leaves it alone
+        executor.execution_run(execution_id=execution.pk)  # meets the first run: leaves it alone
         execution.refresh_from_db()
         assert (execution.status, execution.attempts) == (ExecutionStatus.STARTED, 0)
         assert not SoftwareAssignment.objects.exists()
     finally:
         release.set()
         thread.join(10)
-    services.execution_run(execution_id=execution.pk)  # the lease is free again
+    executor.execution_run(execution_id=execution.pk)  # the lease is free again
     execution.refresh_from_db()
     assert (execution.status, execution.attempts) == (ExecutionStatus.SUCCEEDED, 1)
 
@@ -222,7 +224,7 @@ def test_the_agent_dispatching_a_ticket_does_not_block_the_requesters_next_ticke
     ticket = _triaging(alice)
 
     def dispatch(hold: threading.Event, release: threading.Event) -> None:
-        real_decide = services.decide
+        real_decide = dispatch.decide
 
         def decide_then_wait(*args, **kwargs):
             hold.set()  # the ticket (and, before the fix, alice's user row) is locked now
@@ -230,17 +232,17 @@ def test_the_agent_dispatching_a_ticket_does_not_block_the_requesters_next_ticke
             return real_decide(*args, **kwargs)
 
         with (
-            mock.patch("governance.services.decide", side_effect=decide_then_wait),
-            mock.patch("governance.tasks.run_execution.apply_async"),
+            mock.patch("governance.dispatch.decide", side_effect=decide_then_wait),
+            patch_task("governance.tasks.run_execution"),
         ):
-            services.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
+            dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
 
     hold, release = threading.Event(), threading.Event()
     thread = _in_other_session(dispatch, hold=hold, release=release)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '3s'")
-        with mock.patch("agents.tasks.handle_ticket.apply_async"), transaction.atomic():
+        with patch_task("agents.tasks.handle_ticket"), transaction.atomic():
             new = ticket_submit(requester=alice, subject="please install Slack", description="thanks")
     finally:
         release.set()

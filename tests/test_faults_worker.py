@@ -32,10 +32,10 @@ from django.contrib.auth.models import Group, User
 
 from agents.models import AgentRun
 from agents.tasks import sweep_stuck_tickets
-from governance.audit import verify_chain
+from core.audit import verify_chain
+from core.models import AuditEvent
 from governance.demo import demo_catalog_load
 from governance.models import (
-    AuditEvent,
     CatalogAction,
     DirectoryAccount,
     DirectoryMembership,

@@ -9,15 +9,15 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.utils import timezone
 
-from governance import services
-from governance.audit import audit_verify
+from core.audit import audit_verify
+from core.models import AuditEvent
+from governance import approvals, dispatch, executor, selectors
 from governance.demo import demo_catalog_load
 from governance.directory.base import TransientDirectoryError
 from governance.models import (
     AgentControl,
     ApprovalRequest,
     ApprovalStatus,
-    AuditEvent,
     DirectoryAccount,
     DirectoryMembership,
     Execution,
@@ -30,6 +30,7 @@ from governance.types import Proposal
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import EscalationReason, Notification, Ticket, TicketStatus
 from tests.factories import TicketFactory
+from tests.queue_seam import patch_task
 
 pytestmark = pytest.mark.django_db
 
@@ -47,11 +48,11 @@ def _triaging_ticket(requester: User, subject: str = "Request") -> Ticket:
 
 def _dispatch(ticket: Ticket, action: str | None, captured, **params: str) -> None:
     """Dispatch as the agent would, then run whatever it enqueued after commit (the executor)."""
-    with mock.patch("governance.tasks.run_execution.apply_async") as send, captured(execute=True):
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal(action=action, params=params))
+    with patch_task("governance.tasks.run_execution") as send, captured(execute=True):
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal(action=action, params=params))
     with captured(execute=True):  # the executor's emails go out after its commit
         for call in send.call_args_list:
-            services.execution_run(execution_id=call.kwargs["args"][0])
+            executor.execution_run(execution_id=call.kwargs["args"][0])
 
 
 def _codes(ticket: Ticket) -> list[str]:
@@ -78,16 +79,16 @@ def test_free_software_is_installed_and_the_ticket_resolved(org, django_capture_
 def test_execution_delivered_twice_acts_once(org, django_capture_on_commit_callbacks):
     ticket = _triaging_ticket(org["bob"])
     with (
-        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        patch_task("governance.tasks.run_execution") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.proposal_dispatch(
+        dispatch.proposal_dispatch(
             ticket_id=ticket.pk,
             proposal=Proposal(action="grant_group_access", params={"group": "wiki-editors"}),
         )
     execution_id = send.call_args.kwargs["args"][0]
-    services.execution_run(execution_id=execution_id)
-    services.execution_run(execution_id=execution_id)
+    executor.execution_run(execution_id=execution_id)
+    executor.execution_run(execution_id=execution_id)
     assert (
         DirectoryMembership.objects.filter(account__username="bob", group__name="wiki-editors").count() == 1
     )
@@ -99,11 +100,11 @@ def test_same_decision_dispatched_twice_claims_one_execution(org, django_capture
     ticket = _triaging_ticket(org["bob"])
     proposal = Proposal(action="unlock_account")
     with (
-        mock.patch("governance.tasks.run_execution.apply_async"),
+        patch_task("governance.tasks.run_execution"),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=proposal)
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=proposal)
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=proposal)
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=proposal)
     assert Execution.objects.count() == 1
 
 
@@ -199,11 +200,11 @@ def test_costly_software_waits_for_the_manager_who_approves_in_the_browser(
     assert "Install Tableau Desktop" in page and "Alice Chen" in page
     step = approval.steps.get()
     with (
-        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        patch_task("governance.tasks.run_execution") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         client.post("/governance/approvals/", {"step": step.pk, "decision": "approve", "reason": ""})
-    services.execution_run(execution_id=send.call_args.kwargs["args"][0])
+    executor.execution_run(execution_id=send.call_args.kwargs["args"][0])
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.RESOLVED
     assert SoftwareAssignment.objects.filter(
@@ -218,15 +219,15 @@ def test_two_approvers_must_both_approve_and_be_different_people(org, django_cap
     approval = ApprovalRequest.objects.get()
     manager_step = approval.steps.get(role="manager")
     lead_step = approval.steps.get(role="service_desk_lead")
-    assert services.can_decide_step(org["ivan"], lead_step) is False  # staff, not lead
+    assert selectors.can_decide_step(org["ivan"], lead_step) is False  # staff, not lead
     with (
-        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        patch_task("governance.tasks.run_execution") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.approval_decide(step_id=manager_step.pk, user=org["frank"], approve=True)
+        approvals.approval_decide(step_id=manager_step.pk, user=org["frank"], approve=True)
         assert ApprovalRequest.objects.get().status == ApprovalStatus.PENDING
         assert send.call_count == 0
-        services.approval_decide(step_id=lead_step.pk, user=org["judy"], approve=True)
+        approvals.approval_decide(step_id=lead_step.pk, user=org["judy"], approve=True)
     assert ApprovalRequest.objects.get().status == ApprovalStatus.APPROVED
     assert send.call_count == 1
 
@@ -235,9 +236,9 @@ def test_rejection_sends_the_ticket_to_the_team_with_the_reason(org, django_capt
     ticket = _triaging_ticket(org["alice"])
     _dispatch(ticket, "grant_group_access", django_capture_on_commit_callbacks, group="finance-reports")
     step = ApprovalRequest.objects.get().steps.get()
-    with pytest.raises(services.ApprovalError, match="reason"):
-        services.approval_decide(step_id=step.pk, user=org["frank"], approve=False, reason=" ")
-    services.approval_decide(step_id=step.pk, user=org["frank"], approve=False, reason="Not for interns")
+    with pytest.raises(approvals.ApprovalError, match="reason"):
+        approvals.approval_decide(step_id=step.pk, user=org["frank"], approve=False, reason=" ")
+    approvals.approval_decide(step_id=step.pk, user=org["frank"], approve=False, reason="Not for interns")
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.ESCALATED
     assert ticket.queue.slug == "accounts-access"
@@ -254,19 +255,19 @@ def test_requester_and_strangers_cannot_approve_and_nothing_changes(org, django_
     _dispatch(ticket, "reset_mfa", django_capture_on_commit_callbacks)
     step = ApprovalRequest.objects.get().steps.get()
     for user in (org["ivan"], org["alice"], org["frank"]):
-        with pytest.raises(services.ApprovalError, match="cannot decide"):
-            services.approval_decide(step_id=step.pk, user=user, approve=True)
+        with pytest.raises(approvals.ApprovalError, match="cannot decide"):
+            approvals.approval_decide(step_id=step.pk, user=user, approve=True)
     assert ApprovalRequest.objects.get().status == ApprovalStatus.PENDING
     assert step.__class__.objects.get(pk=step.pk).decision == ""
-    assert services.can_decide_step(org["judy"], step) is True
+    assert selectors.can_decide_step(org["judy"], step) is True
 
 
 def test_expired_approval_escalates(org, django_capture_on_commit_callbacks):
     ticket = _triaging_ticket(org["alice"])
     _dispatch(ticket, "reset_mfa", django_capture_on_commit_callbacks)
     ApprovalRequest.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
-    assert services.approvals_expire() == 1
-    assert services.approvals_expire() == 0
+    assert approvals.approvals_expire() == 1
+    assert approvals.approvals_expire() == 0
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.ESCALATED
     assert ticket.escalation_reason == EscalationReason.APPROVAL_EXPIRED
@@ -289,14 +290,14 @@ def test_kill_switch_pulled_between_decision_and_execution_stops_the_side_effect
 ):
     ticket = _triaging_ticket(org["bob"])
     with (
-        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        patch_task("governance.tasks.run_execution") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.proposal_dispatch(
+        dispatch.proposal_dispatch(
             ticket_id=ticket.pk, proposal=Proposal(action="install_software", params={"software": "Slack"})
         )
     AgentControl.objects.update_or_create(pk=1, defaults={"paused": True, "reason": "incident"})
-    services.execution_run(execution_id=send.call_args.kwargs["args"][0])
+    executor.execution_run(execution_id=send.call_args.kwargs["args"][0])
     assert not SoftwareAssignment.objects.filter(account__username="bob").exists()
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.ESCALATED
@@ -330,17 +331,17 @@ def test_privileged_group_goes_to_a_human(org, django_capture_on_commit_callback
 def test_transient_directory_errors_are_retried_then_escalated(org, django_capture_on_commit_callbacks):
     ticket = _triaging_ticket(org["bob"])
     with (
-        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        patch_task("governance.tasks.run_execution") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.proposal_dispatch(
+        dispatch.proposal_dispatch(
             ticket_id=ticket.pk, proposal=Proposal(action="grant_group_access", params={"group": "vpn-users"})
         )
     execution_id = send.call_args.kwargs["args"][0]
     down = TransientDirectoryError("connection refused")
     with mock.patch("governance.directory.builtin.BuiltinDirectory.read_state", side_effect=down):
         with pytest.raises(TransientDirectoryError):
-            services.execution_run(execution_id=execution_id, last_attempt=False)
+            executor.execution_run(execution_id=execution_id, last_attempt=False)
         assert Ticket.objects.get(pk=ticket.pk).status == TicketStatus.TRIAGING
         run_execution.apply(args=(execution_id,), retries=4)  # the last retry gives up
     ticket.refresh_from_db()
@@ -381,7 +382,7 @@ def test_approvals_through_the_api(org, django_capture_on_commit_callbacks):
     assert no_reason.status_code == 409
     assert no_reason.json() == {"detail": "Please give a reason for declining."}
     with (
-        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        patch_task("governance.tasks.run_execution") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         done = api.post(
@@ -431,16 +432,16 @@ def test_shadow_agreement_counts_staff_doing_what_the_agent_would_have_done(
     _dispatch(differed, "install_software", django_capture_on_commit_callbacks, software="Slack")
     # staff install Zoom for alice through the same governance path, and resolve both tickets themselves
     with (
-        mock.patch("governance.tasks.run_execution.apply_async") as send,
+        patch_task("governance.tasks.run_execution") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.proposal_dispatch(
+        dispatch.proposal_dispatch(
             ticket_id=agreed.pk,
             actor=org["ivan"],
             actor_kind="user",
             proposal=Proposal(action="install_software", params={"software": "Zoom"}, source="staff"),
         )
-    services.execution_run(execution_id=send.call_args.kwargs["args"][0])
+    executor.execution_run(execution_id=send.call_args.kwargs["args"][0])
     Ticket.objects.filter(pk__in=[agreed.pk, differed.pk]).update(
         status=TicketStatus.RESOLVED, resolver_kind="staff"
     )
@@ -491,10 +492,10 @@ def test_mode_off_sends_every_agent_proposal_to_humans_but_not_staff_actions(
     )
     assert Execution.objects.count() == 0
     with (
-        mock.patch("governance.tasks.run_execution.apply_async"),
+        patch_task("governance.tasks.run_execution"),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        services.proposal_dispatch(
+        dispatch.proposal_dispatch(
             ticket_id=ticket.pk,
             actor=org["ivan"],
             actor_kind="user",

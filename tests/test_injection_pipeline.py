@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -40,11 +39,11 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from agents import llm
 from agents import router as router_module
 from agents.models import AgentRun
-from agents.redact import redact
 from agents.services import ticket_triage
-from governance import services as governance_services
-from governance.audit import audit_verify
+from core.audit import audit_verify
+from core.redact import redact
 from governance.demo import demo_catalog_load
+from governance.executor import execution_run
 from governance.models import (
     ApprovalRequest,
     DirectoryGroup,
@@ -57,6 +56,7 @@ from governance.models import (
 from servicedesk import services
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import Ticket
+from tests.queue_seam import patch_task
 
 DATA = Path(__file__).resolve().parent / "data" / "eval"
 # The rows of it_requests.jsonl that carry an injection (see tests/data/eval/README.md).
@@ -193,12 +193,12 @@ def _run(rows: list[dict[str, Any]], users: dict[str, User], capture: Any) -> li
     """Submit and triage each row, one ticket at a time, as the web form and the worker would."""
 
     def executor(args: tuple[int], queue: str) -> None:
-        governance_services.execution_run(execution_id=args[0])
+        execution_run(execution_id=args[0])
 
     tickets = []
     with (
-        mock.patch("agents.tasks.handle_ticket.apply_async"),
-        mock.patch("governance.tasks.run_execution.apply_async", side_effect=executor),
+        patch_task("agents.tasks.handle_ticket"),
+        patch_task("governance.tasks.run_execution", side_effect=executor),
     ):
         for row in rows:
             subject, text = _subject_and_text(row)

@@ -6,9 +6,10 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
-from governance import metrics, reports
-from governance.models import ApprovalRequest, DailyRollup, Execution
-from governance.rollups import rollup_day_build, rollups_rebuild
+from governance.models import ApprovalRequest, Execution
+from insights import metrics, reports
+from insights.models import DailyRollup
+from insights.rollups import rollup_day_build, rollups_rebuild
 from servicedesk.models import Queue, StatusChange, Ticket
 from tests.factories import TicketFactory, UserFactory
 

@@ -3,29 +3,23 @@
 import math
 import random
 from datetime import date, timedelta
-from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.utils import timezone
 
-from governance import monitoring, services
+from core.models import AuditEvent
+from governance import dispatch, executor
 from governance.demo import demo_catalog_load
-from governance.models import (
-    AgentControl,
-    Alert,
-    AuditEvent,
-    CatalogAction,
-    DailyRollup,
-    DirectoryMembership,
-    Execution,
-    ExecutionStatus,
-)
+from governance.models import AgentControl, CatalogAction, DirectoryMembership, Execution, ExecutionStatus
 from governance.types import Proposal
+from insights import monitoring
+from insights.models import Alert, DailyRollup
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import TicketStatus
 from tests.factories import TicketFactory
+from tests.queue_seam import patch_task
 
 
 @pytest.fixture
@@ -38,8 +32,8 @@ def org(db):
 def _claimed_execution(requester: User, action: str, **params: str) -> Execution:
     """An execution the agent claimed (dispatched, not yet run)."""
     ticket = TicketFactory(requester=requester, status=TicketStatus.TRIAGING)
-    with mock.patch("governance.tasks.run_execution.apply_async"):
-        services.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal(action=action, params=params))
+    with patch_task("governance.tasks.run_execution"):
+        dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal(action=action, params=params))
     return Execution.objects.get(ticket=ticket)
 
 
@@ -86,7 +80,7 @@ def test_grant_burst_pauses_the_action_and_the_executor_then_refuses(org, settin
     assert AuditEvent.objects.filter(code="anomaly.detected").count() == 2
     assert [m.subject for m in mail.outbox] == ["[service desk] Anomaly alert: grant_group_access"] * 2
 
-    result = services.execution_run(execution_id=claimed.pk)
+    result = executor.execution_run(execution_id=claimed.pk)
 
     assert result.status == ExecutionStatus.FAILED
     assert "paused" in result.error
@@ -107,7 +101,7 @@ def test_failure_burst_pauses_the_whole_agent_and_resuming_stays_human(org, sett
     control = AgentControl.objects.get(pk=1)
     assert control.paused is True
     assert control.changed_by is None
-    assert services.execution_run(execution_id=claimed.pk).status == ExecutionStatus.FAILED
+    assert executor.execution_run(execution_id=claimed.pk).status == ExecutionStatus.FAILED
     assert not AuditEvent.objects.filter(code="agent.resumed").exists()
 
 

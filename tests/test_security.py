@@ -31,7 +31,7 @@ def _pages(alice, judy):
         (alice, "/api/docs/"),
         (judy, "/governance/approvals/"),
         (judy, "/admin/"),
-        (judy, "/admin/governance/auditevent/"),
+        (judy, "/admin/core/auditevent/"),
     ]
 
 

@@ -18,6 +18,7 @@ from servicedesk.models import (
     Visibility,
 )
 from tests.factories import TicketFactory
+from tests.queue_seam import patch_task
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def test_submit_saves_ticket_and_enqueues_exactly_one_task_after_commit(
     alice, django_capture_on_commit_callbacks
 ):
     with (
-        mock.patch("agents.tasks.handle_ticket.apply_async") as send,
+        patch_task("agents.tasks.handle_ticket") as send,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         ticket = services.ticket_submit(requester=alice, subject="  VPN broken ", description=" It fails. ")
@@ -48,7 +49,7 @@ def test_submit_saves_ticket_and_enqueues_exactly_one_task_after_commit(
 
 def test_broker_down_at_submit_keeps_the_ticket_for_the_sweep(alice, django_capture_on_commit_callbacks):
     with (
-        mock.patch("agents.tasks.handle_ticket.apply_async", side_effect=ConnectionError("broker down")),
+        patch_task("agents.tasks.handle_ticket", side_effect=ConnectionError("broker down")),
         django_capture_on_commit_callbacks(execute=True),
     ):
         ticket = services.ticket_submit(requester=alice, subject="Printer", description="Jammed")
@@ -64,7 +65,7 @@ def test_sweep_re_enqueues_only_tickets_stuck_in_new_or_triaging(alice, settings
     Ticket.objects.filter(pk__in=[stuck_new.pk, stuck_triaging.pk, escalated.pk]).update(
         status_changed_at=old
     )
-    with mock.patch("agents.tasks.handle_ticket.apply_async") as send:
+    with patch_task("agents.tasks.handle_ticket") as send:
         assert sweep_stuck_tickets() == 2
     sent = sorted(call.kwargs["args"][0] for call in send.call_args_list)
     assert sent == sorted([stuck_new.pk, stuck_triaging.pk])
@@ -123,7 +124,7 @@ def test_stale_ticket_object_loses_the_race(alice):
 def test_reply_to_agent_question_sends_ticket_back_to_triage(alice, django_capture_on_commit_callbacks):
     ticket = TicketFactory(requester=alice, status=TicketStatus.AWAITING_REQUESTER, triage_attempts=1)
     with (
-        mock.patch("agents.tasks.handle_ticket.apply_async") as send,
+        patch_task("agents.tasks.handle_ticket") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         services.comment_add_reply(ticket=ticket, author=alice, body="The finance-reports share")
@@ -209,7 +210,7 @@ def test_escalation_recreates_a_deleted_team_queue(alice, settings):
 
 
 def test_submit_records_ticket_received_without_its_text(alice):
-    from governance.models import AuditEvent
+    from core.models import AuditEvent
 
     ticket = services.ticket_submit(
         requester=alice, subject="My password is Hunter2!", description="secret: Hunter2!"

@@ -4,7 +4,7 @@ a refused action changes nothing."""
 import pytest
 from django.urls import reverse
 
-from governance.models import AuditEvent
+from core.models import AuditEvent
 from servicedesk.models import Comment, Queue, Role, StatusChange, Ticket, TicketStatus
 from tests.factories import TicketFactory, UserFactory
 

@@ -5,15 +5,19 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
+from core.models import AuditEvent
+from governance.approvals import ApprovalError, approval_decide
 from governance.demo import demo_catalog_load
-from governance.models import ApprovalRequest, ApprovalStatus, AuditEvent, DirectoryMembership, Execution
-from governance.services import ApprovalError, approval_decide, execution_run, pending_steps_for
+from governance.executor import execution_run
+from governance.models import ApprovalRequest, ApprovalStatus, DirectoryMembership, Execution
+from governance.selectors import pending_steps_for
 from governance.types import Outcome
-from servicedesk import staff_services
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import Comment, Notification, Queue, ResolverKind, Ticket, TicketStatus, Visibility
 from servicedesk.services import TicketError
 from tests.factories import TicketFactory
+from workspace import agent_actions
+from workspace import services as staff_services
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +45,7 @@ def test_allowed_action_is_claimed_for_the_executor_and_audited_as_the_staff_mem
     org, ticket, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
-        decision = staff_services.catalog_action_run(
+        decision = agent_actions.catalog_action_run(
             ticket_id=ticket.pk, actor=org["ivan"], action="unlock_account", params={}
         )
     assert decision.outcome == Outcome.EXECUTE
@@ -59,7 +63,7 @@ def test_allowed_action_is_claimed_for_the_executor_and_audited_as_the_staff_mem
 
 
 def test_action_that_needs_approval_waits_for_it(org, ticket):
-    decision = staff_services.catalog_action_run(
+    decision = agent_actions.catalog_action_run(
         ticket_id=ticket.pk, actor=org["ivan"], action="reset_mfa", params={}
     )
     assert decision.outcome == Outcome.NEEDS_APPROVAL
@@ -85,7 +89,7 @@ def test_action_that_needs_approval_waits_for_it(org, ticket):
 def test_approved_staff_action_is_done_and_resolved_in_the_staff_members_name(
     org, ticket, django_capture_on_commit_callbacks
 ):
-    staff_services.catalog_action_run(ticket_id=ticket.pk, actor=org["ivan"], action="reset_mfa", params={})
+    agent_actions.catalog_action_run(ticket_id=ticket.pk, actor=org["ivan"], action="reset_mfa", params={})
     step = ApprovalRequest.objects.get().steps.get()
     before = AuditEvent.objects.count()
     with pytest.raises(ApprovalError, match="cannot decide"):
@@ -112,7 +116,7 @@ def test_approved_staff_action_is_done_and_resolved_in_the_staff_members_name(
 
 def test_action_governance_refuses_stays_with_the_person_and_is_audited(org, ticket):
     before = set(DirectoryMembership.objects.values_list("account__username", "group__name"))
-    decision = staff_services.catalog_action_run(
+    decision = agent_actions.catalog_action_run(
         ticket_id=ticket.pk, actor=org["ivan"], action="grant_group_access", params={"group": "domain-admins"}
     )
     assert (decision.outcome, decision.rule_ids) == (Outcome.ESCALATE, ("privileged_group",))
@@ -138,7 +142,7 @@ def test_action_governance_refuses_stays_with_the_person_and_is_audited(org, tic
 def test_actions_run_only_on_tickets_with_the_service_desk(org):
     resolved = TicketFactory(requester=org["alice"], status=TicketStatus.RESOLVED)
     with pytest.raises(TicketError, match="with the service desk"):
-        staff_services.catalog_action_run(
+        agent_actions.catalog_action_run(
             ticket_id=resolved.pk, actor=org["ivan"], action="unlock_account", params={}
         )
     assert (Execution.objects.count(), AuditEvent.objects.count()) == (0, 0)

@@ -10,12 +10,12 @@ from django.urls import reverse
 
 from agents.models import AgentRun
 from governance.demo import demo_catalog_load
-from servicedesk import staff_services
-from servicedesk.corrections import evaluation_row
 from servicedesk.models import AgentCorrection, Queue, Role, TicketStatus
 from servicedesk.services import TicketError
-from servicedesk.staff_selectors import workspace_metrics
 from tests.factories import TicketFactory, UserFactory
+from workspace import agent_actions
+from workspace.corrections import evaluation_row
+from workspace.metrics import workspace_metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +44,7 @@ def _handled(alice, *, subject="Need the VPN", action="grant_group_access", para
 
 def test_agent_was_right_copies_what_it_did(ivan, alice):
     ticket = _handled(alice)
-    correction = staff_services.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
+    correction = agent_actions.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
     assert (correction.wrong, correction.agent_action, correction.agent_params, correction.agent_outcome) == (
         False,
         "grant_group_access",
@@ -63,7 +63,7 @@ def test_agent_was_right_copies_what_it_did(ivan, alice):
 
 def test_a_password_in_the_ticket_is_masked_in_the_exported_row(ivan, alice):
     ticket = _handled(alice, subject="Locked out, my password is Tr0ub4dor&3x")
-    correction = staff_services.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
+    correction = agent_actions.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
     text = evaluation_row(correction)["text"]
     assert "Tr0ub4dor" not in text
     assert text.startswith("Locked out, my password is [redacted")
@@ -71,7 +71,7 @@ def test_a_password_in_the_ticket_is_masked_in_the_exported_row(ivan, alice):
 
 def test_agent_was_wrong_with_the_right_action(ivan, alice):
     ticket = _handled(alice)
-    staff_services.agent_correction_record(
+    agent_actions.agent_correction_record(
         ticket_id=ticket.pk,
         reviewer=ivan,
         wrong=True,
@@ -93,7 +93,7 @@ def test_agent_was_wrong_with_the_right_action(ivan, alice):
 
 def test_agent_was_wrong_and_a_person_should_have_had_it_in_another_queue(ivan, alice):
     ticket = _handled(alice, subject="Laptop fan loud")
-    staff_services.agent_correction_record(
+    agent_actions.agent_correction_record(
         ticket_id=ticket.pk, reviewer=ivan, wrong=True, correct_action="", correct_queue_slug="hardware"
     )
     row = evaluation_row(AgentCorrection.objects.get(), split="test")
@@ -102,7 +102,7 @@ def test_agent_was_wrong_and_a_person_should_have_had_it_in_another_queue(ivan, 
 
 def test_agent_right_to_escalate_exports_no_action_and_its_queue(ivan, alice):
     ticket = _handled(alice, action=None, params={}, outcome="escalate")
-    correction = staff_services.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
+    correction = agent_actions.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
     assert evaluation_row(correction)["expected"] == {
         "action": None,
         "params": {},
@@ -122,21 +122,21 @@ def test_agent_right_to_escalate_exports_no_action_and_its_queue(ivan, alice):
 def test_a_wrong_verdict_must_say_what_was_right_and_saves_nothing_otherwise(ivan, alice, kwargs, message):
     ticket = _handled(alice)
     with pytest.raises(TicketError, match=message):
-        staff_services.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=True, **kwargs)
+        agent_actions.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=True, **kwargs)
     assert AgentCorrection.objects.count() == 0
 
 
 def test_no_verdict_on_a_ticket_the_agent_never_touched(ivan, alice):
     ticket = TicketFactory(requester=alice, status=TicketStatus.ESCALATED)
     with pytest.raises(TicketError, match="The agent did not handle this ticket"):
-        staff_services.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
+        agent_actions.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
     assert AgentCorrection.objects.count() == 0
 
 
 def test_one_verdict_per_ticket_the_latest_wins(ivan, alice):
     ticket = _handled(alice)
-    staff_services.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
-    staff_services.agent_correction_record(
+    agent_actions.agent_correction_record(ticket_id=ticket.pk, reviewer=ivan, wrong=False)
+    agent_actions.agent_correction_record(
         ticket_id=ticket.pk, reviewer=ivan, wrong=True, correct_queue_slug="network"
     )
     assert list(AgentCorrection.objects.values_list("wrong", "correct_queue__slug")) == [(True, "network")]
@@ -145,7 +145,7 @@ def test_one_verdict_per_ticket_the_latest_wins(ivan, alice):
 def test_error_rate_in_the_metrics(ivan, alice, client):
     for n, wrong in enumerate([True, False, False, False]):
         ticket = _handled(alice, subject=f"t{n}")
-        staff_services.agent_correction_record(
+        agent_actions.agent_correction_record(
             ticket_id=ticket.pk, reviewer=ivan, wrong=wrong, correct_queue_slug="network"
         )
     metrics = workspace_metrics(days=30)
@@ -157,10 +157,10 @@ def test_error_rate_in_the_metrics(ivan, alice, client):
 
 
 def test_managers_metrics_count_wrong_verdicts_as_errors(ivan, alice):
-    rollups = pytest.importorskip("governance.rollups")
+    rollups = pytest.importorskip("insights.rollups")
     right, wrong = _handled(alice, subject="right"), _handled(alice, subject="wrong")
-    staff_services.agent_correction_record(ticket_id=right.pk, reviewer=ivan, wrong=False)
-    staff_services.agent_correction_record(
+    agent_actions.agent_correction_record(ticket_id=right.pk, reviewer=ivan, wrong=False)
+    agent_actions.agent_correction_record(
         ticket_id=wrong.pk, reviewer=ivan, wrong=True, correct_queue_slug="network"
     )
     assert rollups.marked_wrong([right.pk, wrong.pk]) == {wrong.pk}
@@ -181,8 +181,8 @@ def test_verdict_form_in_the_workspace(ivan, alice, client):
 
 def test_export_download_and_command_give_the_same_rows(ivan, alice, client, tmp_path):
     first, second = _handled(alice, subject="a"), _handled(alice, subject="b")
-    staff_services.agent_correction_record(ticket_id=first.pk, reviewer=ivan, wrong=False)
-    staff_services.agent_correction_record(
+    agent_actions.agent_correction_record(ticket_id=first.pk, reviewer=ivan, wrong=False)
+    agent_actions.agent_correction_record(
         ticket_id=second.pk, reviewer=ivan, wrong=True, correct_queue_slug="general"
     )
     client.force_login(ivan)

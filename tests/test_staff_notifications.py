@@ -7,9 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from servicedesk import staff_services
 from servicedesk.models import Notification, Queue, Role, Ticket, TicketStatus
 from tests.factories import TicketFactory, UserFactory
+from workspace import services as staff_services
 
 pytestmark = pytest.mark.django_db
 

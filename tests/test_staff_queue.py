@@ -8,10 +8,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from servicedesk import staff_services
 from servicedesk.models import Comment, Priority, Queue, Role, Ticket, TicketStatus, TicketView
-from servicedesk.staff_selectors import QueueFilter, queue_counts, queue_tickets
 from tests.factories import TicketFactory, UserFactory
+from workspace import services as staff_services
+from workspace.selectors import QueueFilter, queue_counts, queue_tickets
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,6 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from servicedesk import sla, staff_services
 from servicedesk.models import (
     Comment,
     Notification,
@@ -20,8 +19,10 @@ from servicedesk.models import (
     TicketStatus,
     Visibility,
 )
-from servicedesk.tasks import escalate_sla_breaches
 from tests.factories import TicketFactory, UserFactory
+from workspace import services as staff_services
+from workspace import sla
+from workspace.tasks import escalate_sla_breaches
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_targets_come_from_the_settings():
     assert sla.target(Priority.HIGH, SlaKind.FIRST_RESPONSE) == timedelta(hours=1)
     assert sla.target(Priority.LOW, SlaKind.RESOLUTION) == timedelta(hours=72)
     assert settings.CELERY_BEAT_SCHEDULE["escalate-sla-breaches"] == {
-        "task": "servicedesk.tasks.escalate_sla_breaches",
+        "task": "workspace.tasks.escalate_sla_breaches",
         "schedule": 300.0,
     }
 
@@ -88,7 +89,7 @@ def test_database_and_python_agree_on_what_is_breached(alice):
 def test_waiting_on_the_requester_stops_the_resolution_clock(alice):
     """A question to the requester pauses the resolution clock; the reply adds the pause to the due time."""
     from servicedesk.services import _transition  # the one place every status change goes through
-    from servicedesk.templatetags.staff_tags import sla_chip
+    from workspace.templatetags.staff_tags import sla_chip
 
     ticket = _ticket(hours=20, requester=alice, first_response_at=timezone.now())  # normal: 24 h
     asked = ticket.created_at + timedelta(hours=20)

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import AgentRun
-from servicedesk import services, staff_services
+from servicedesk import services
 from servicedesk.models import (
     AuthorKind,
     CannedReply,
@@ -28,8 +28,9 @@ from servicedesk.models import (
     WorkLog,
 )
 from servicedesk.services import TicketError
-from servicedesk.staff_selectors import workspace_metrics
 from tests.factories import ProfileFactory, TicketFactory, UserFactory
+from workspace import services as staff_services
+from workspace.metrics import workspace_metrics
 
 pytestmark = pytest.mark.django_db
 

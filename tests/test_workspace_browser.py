@@ -18,10 +18,10 @@ from django.utils import timezone
 
 from agents.models import AgentRun
 from governance.demo import demo_catalog_load
+from governance.dispatch import proposal_dispatch
 from governance.models import ApprovalRequest
-from governance.services import proposal_dispatch
 from governance.types import Proposal
-from servicedesk import services, staff_services
+from servicedesk import services
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import (
     TEAM_QUEUES,
@@ -38,6 +38,8 @@ from servicedesk.models import (
     Visibility,
 )
 from tests.test_browser import CHROMIUM_ARGS, _chromium_path
+from workspace import agent_actions
+from workspace import services as staff_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -104,7 +106,7 @@ def _route(ticket_id: int, settings) -> None:
 def test_hardware_ticket_from_employee_to_staff_and_back(browser, live_server, settings, monkeypatch):
     demo_org_load(password="demo")
     demo_catalog_load()
-    monkeypatch.setattr("agents.tasks.enqueue_ticket", lambda ticket_id: None)  # routed below, in-process
+    monkeypatch.setattr("core.queue.send_task", lambda name, *, args, queue: None)  # routed below, in-process
 
     alice = _page(browser, live_server, "alice")
     alice.goto("/tickets/new/")
@@ -342,9 +344,9 @@ def test_staff_screens_show_queue_agent_panel_and_approvals(browser, live_server
     _shot(judy, "staff-approvals", full_page=False)
 
     judy_user = User.objects.get(username="judy")
-    staff_services.agent_correction_record(ticket_id=focus.pk, reviewer=judy_user, wrong=False)
+    agent_actions.agent_correction_record(ticket_id=focus.pk, reviewer=judy_user, wrong=False)
     tableau = Ticket.objects.get(subject__startswith="Need Tableau")
-    staff_services.agent_correction_record(
+    agent_actions.agent_correction_record(
         ticket_id=tableau.pk,
         reviewer=judy_user,
         wrong=True,

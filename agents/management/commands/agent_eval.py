@@ -2,7 +2,7 @@
 
     manage.py agent_eval ../shared/eval/*.jsonl --split dev [--limit N] [--json OUT]
 
-Every row goes through ``governance.backtest.replay_batch`` (shared with the managers' backtest):
+Every row goes through ``agents.replay.replay_batch`` (shared with the managers' backtest):
 ``agents.pipeline.understand_batch`` (router + planner with the configured ``AGENT_LLM`` and
 ``AGENT_LLM_ROLE``), then ``governance.policy.decide`` for the row's requester in the demo
 organisation. ``decide`` only reads; if the demo organisation has to be created first, that happens
@@ -28,11 +28,13 @@ from django.db import transaction
 from agents import llm
 from agents.catalog import catalog_load
 from agents.pipeline import understand
+from agents.replay import Replayed, replay_batch
 from agents.router import get_router
-from governance.backtest import Replayed, replay_batch
+from governance.demo import demo_catalog_load
 from governance.models import CatalogAction
 from governance.policy import decide
 from governance.types import Outcome
+from servicedesk.demo_org import PEOPLE, demo_org_load
 
 CHUNK = 512
 ACTS = {Outcome.EXECUTE, Outcome.NEEDS_APPROVAL}
@@ -45,9 +47,6 @@ class _Rollback(Exception):
 @contextmanager
 def demo_org() -> Iterator[None]:
     """The demo organisation for the evaluation; created (and rolled back) only if it is missing."""
-    from governance.demo import demo_catalog_load
-    from servicedesk.demo_org import PEOPLE, demo_org_load
-
     present = CatalogAction.objects.count() >= 5 and User.objects.filter(
         username__in=[p.username for p in PEOPLE]
     ).count() == len(PEOPLE)
