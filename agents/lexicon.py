@@ -39,6 +39,7 @@ _EVIDENCE = {
     ),
     # a lock word plus an IT object: "locked out of my car" is not an account lockout
     UNLOCK: re.compile(
+        r"\b(unlock|unblock) me\b|"  # a person is unlocked only through their account
         r"(?=.*\b(locked|lockout|unlock|lock(ed)? out|lock)\b)"
         r"(?=.*\b(account|accounts|login|log ?in|sign ?in|user|username|windows|laptop|computer|pc|domain|"
         r"password|attempts?|tries|email|outlook|system|network)\b)",
@@ -244,10 +245,18 @@ def is_vague(text: str) -> bool:
 
 
 # Asking to be told a password is never a reset: the agent only ever sends a one-time reset link.
+_CREDENTIAL_NOUNS = (
+    r"(pass ?words?|passcodes?|pass ?phrases?|secrets?|magic word|secret word)\b(?!\s*(reset|link|change))"
+)
 _DISCLOSE = re.compile(
-    r"\b(tell|give|show|share|reveal|print|spell|type|say|provide|display|write|list|repeat)\b[^.?!]{0,25}"
-    r"\b(the|your|its|a)\s+(pass ?words?|passcodes?|pass ?phrases?|secrets?|magic word|secret word)\b"
-    r"(?!\s*(reset|link|change))"
-    r"|\bwhat('?s| is| are)\s+(the|your)\s+(pass ?words?|secrets?|passcodes?)\b",
+    "|".join(
+        [
+            r"\b(tell|give|show|send|provide|display)\s+(me|us)\b[^.?!]{0,20}\b(the|your|its|a)\s+"
+            + _CREDENTIAL_NOUNS,
+            r"\b(print|spell|reveal|share|repeat|list|write out|type out)\b[^.?!]{0,20}\b(the|your|its)\s+"
+            + _CREDENTIAL_NOUNS,
+            r"\bwhat('?s| is| are)\s+(the|your)\s+(pass ?words?|secrets?|passcodes?)\b",
+        ]
+    ),
     re.IGNORECASE,
 )

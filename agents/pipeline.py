@@ -5,6 +5,7 @@ evaluation measures the code that runs in production: router, planner with the c
 ``AGENT_LLM``, and the typed proposal handed to governance.
 """
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -18,8 +19,8 @@ from agents.catalog import Catalog, catalog_load
 from agents.lexicon import prepare_text
 from agents.planner import PROPOSAL, QUESTION, Plan
 from agents.redact import redact, redact_all
-from agents.router import ESCALATE, Router, RouterResult, get_router
-from agents.understanding.reading import Prepared, prepare_one
+from agents.router import CREDENTIAL_ACTIONS, ESCALATE, Router, RouterResult, get_router
+from agents.understanding.reading import Prepared, prepare_batch
 from agents.understanding.types import Beneficiary, Polarity, SpeechAct
 from governance.types import Proposal
 
@@ -78,6 +79,9 @@ class Understanding:
         }
 
 
+_OWN = re.compile(r"\b(my|me|mine|i|i'm|i've|myself)\b", re.IGNORECASE)
+
+
 def reading_record(prepared: Prepared) -> dict[str, Any]:
     """What the agent understood, for staff and the audit trail: the speech act, for whom, the
     language, flags (injection, near-miss names, quoted requests) and each clause's act."""
@@ -121,6 +125,10 @@ def apply_reading(route: RouterResult, prepared: Prepared, wanted: bool) -> Rout
     if not wanted:
         notes = r.notes or ("nothing asked",)
         return replace(route, band=ESCALATE, params={}, reasons=(*notes, *route.reasons))
+    if "injection" in r.flags and route.action in CREDENTIAL_ACTIONS and not _OWN.search(prepared.routed):
+        # Beside injected text, an account action needs the requester's own account in their words.
+        reason = f"{route.action} beside injection-like text, without the requester's own account named"
+        return replace(route, band=ESCALATE, params={}, reasons=(reason, *route.reasons))
     cancelled = [x for x in (route.action, *route.params.values()) if x and x in prepared.vetoed]
     if route.band != ESCALATE and cancelled:
         reason = f"{cancelled[0]} is cancelled or removed elsewhere in the ticket"
@@ -160,16 +168,13 @@ def understand_batch(
     router = router or get_router(catalog)
     names = [_username(r) for r in requesters]
     t0 = time.perf_counter()
-    prepared = [
-        prepare_one(
-            redact(text),
-            requester=name,
-            catalog=router.catalog,
-            encode=router.encode,
-            classifier=router.speech,
-        )
-        for text, name in zip(texts, names, strict=True)
-    ]
+    prepared = prepare_batch(
+        [redact(text) for text in texts],
+        names,
+        catalog=router.catalog,
+        encode=router.encode,
+        classifier=router.speech,
+    )
     reading_seconds = (time.perf_counter() - t0) / max(len(texts), 1)
     wanted = [wants_action(p) for p in prepared]
     routed = [p.routed if w else p.own_text for p, w in zip(prepared, wanted, strict=True)]

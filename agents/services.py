@@ -158,7 +158,8 @@ def agent_decision_apply(*, ticket_id: int, understanding: Understanding, second
     else:
         reason = EscalationReason.AGENT_FAILED if plan.model_failed else EscalationReason.OUT_OF_SCOPE
         detail = _detail(understanding)
-        _escalate(ticket, reason, detail, route.queue)
+        language = understanding.prepared.reading.language if understanding.prepared else ""
+        _escalate(ticket, reason, detail, route.queue, language)
         run.outcome, run.reason = "escalate", detail
     run.finished_at = timezone.now()
     run.save()
@@ -174,9 +175,14 @@ def _round_decided(ticket: Ticket) -> bool:
     ).exists()
 
 
-def _escalate(ticket: Ticket, reason: str, detail: str, queue: str) -> None:
+def _escalate(ticket: Ticket, reason: str, detail: str, queue: str, language: str = "") -> None:
     ticket_escalate(
-        ticket_id=ticket.pk, reason=reason, detail=detail, queue_slug=queue, actor_kind=AuthorKind.AGENT
+        ticket_id=ticket.pk,
+        reason=reason,
+        detail=detail,
+        queue_slug=queue,
+        actor_kind=AuthorKind.AGENT,
+        language=language,
     )
 
 

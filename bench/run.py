@@ -33,7 +33,7 @@ from bench import intake
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ["intake", "drain", "drain_llm", "agent", "dashboards", "audit"]
-EVAL = ROOT.parent / "shared" / "eval"
+EVAL = ROOT / "eval"
 
 
 def _int(name: str, full: int, quick: int) -> int:

@@ -24,8 +24,8 @@ from governance.models import (
 from governance.selectors import action_queue, approvers_for, can_decide_step, describe_action, step_label
 from governance.types import Decision, Outcome
 from servicedesk.models import EscalationReason, Ticket, TicketStatus
+from servicedesk.notifications import notification_send
 from servicedesk.services import (
-    notification_send,
     ticket_await_approval,
     ticket_escalate,
 )

@@ -6,18 +6,17 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from core.audit import audit_record
 from core.locks import row_lock, row_lock_or_none
 from core.queue import enqueue_on_commit
+from servicedesk.messages import handed_over
 from servicedesk.models import (
     AuthorKind,
     Comment,
     EscalationReason,
-    Notification,
     Queue,
     ResolverKind,
     Ticket,
@@ -153,7 +152,13 @@ def ticket_triage_start(*, ticket_id: int, max_attempts: int) -> Ticket | None:
 
 
 def _escalate(
-    ticket: Ticket, reason: str, *, detail: str, actor_kind: str, queue_slug: str = Queue.GENERAL
+    ticket: Ticket,
+    reason: str,
+    *,
+    detail: str,
+    actor_kind: str,
+    queue_slug: str = Queue.GENERAL,
+    language: str = "",
 ) -> None:
     queue = Queue.objects.team(queue_slug)
     _transition(
@@ -176,10 +181,7 @@ def _escalate(
         ticket=ticket,
         author_kind=AuthorKind.SYSTEM,
         visibility=Visibility.PUBLIC,
-        body=(
-            f"Your request has been passed to the {queue.name} team ({EscalationReason(reason).label}). "
-            "A member of the service desk will pick it up and reply here."
-        ),
+        body=handed_over(team=queue.name, reason_label=EscalationReason(reason).label, language=language),
     )
 
 
@@ -260,24 +262,6 @@ def ticket_ask_requester(*, ticket_id: int, question: str) -> Ticket:
     return ticket
 
 
-def notification_send(
-    *, recipient: User, code: str, text: str, ticket: Ticket | None = None, url: str = ""
-) -> None:
-    """Tell someone in the product, and by email through Django's email backend after commit."""
-    Notification.objects.create(recipient=recipient, ticket=ticket, code=code, text=text[:300], url=url)
-    if recipient.email:
-
-        def send() -> None:
-            send_mail(
-                subject=text[:120],
-                message=f"{text}\n\n{settings.SITE_URL}{url}",
-                from_email=None,
-                recipient_list=[recipient.email],
-            )
-
-        transaction.on_commit(send, robust=True)
-
-
 @transaction.atomic
 def ticket_escalate(
     *,
@@ -286,9 +270,11 @@ def ticket_escalate(
     detail: str = "",
     queue_slug: str = Queue.GENERAL,
     actor_kind: str = AuthorKind.AGENT,
+    language: str = "",
 ) -> Ticket:
+    """``language``: the ticket's language when the agent could not read it (the acknowledgement)."""
     ticket = row_lock(Ticket, ticket_id, no_key=True)
-    _escalate(ticket, reason, detail=detail, actor_kind=actor_kind, queue_slug=queue_slug)
+    _escalate(ticket, reason, detail=detail, actor_kind=actor_kind, queue_slug=queue_slug, language=language)
     return ticket
 
 
@@ -389,12 +375,3 @@ def tickets_close_resolved(*, older_than_days: int) -> int:
         except Exception:
             logger.exception("could not close resolved ticket %s", ticket_id)
     return closed
-
-
-@transaction.atomic
-def notifications_mark_read(*, recipient: User, notification_id: int | None = None) -> int:
-    """Mark one of the recipient's notifications read, or all of them; returns how many changed."""
-    unread = Notification.objects.filter(recipient=recipient, read_at__isnull=True)
-    if notification_id is not None:
-        unread = unread.filter(pk=notification_id)
-    return unread.update(read_at=timezone.now())

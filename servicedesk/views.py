@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from servicedesk import selectors, services
 from servicedesk.forms import ReopenForm, ReplyForm, TicketForm
 from servicedesk.models import Ticket, TicketStatus
+from servicedesk.notifications import notifications_mark_read
 from servicedesk.roles import AuthenticatedRequest, is_staff_member
 from servicedesk.throttles import TicketCreateThrottle
 
@@ -137,7 +138,7 @@ def ticket_reopen(request: AuthenticatedRequest, ticket_id: int) -> HttpResponse
 def notifications(request: AuthenticatedRequest) -> HttpResponse:
     """The user's own notifications, newest first; "Mark all as read" is a POST."""
     if request.method == "POST":
-        services.notifications_mark_read(recipient=request.user)
+        notifications_mark_read(recipient=request.user)
         return redirect("servicedesk:notifications")
     items = selectors.notifications_of(recipient=request.user)
     page = Paginator(items, TICKETS_PER_PAGE).get_page(request.GET.get("page"))
@@ -151,7 +152,7 @@ def notification_open(request: AuthenticatedRequest, notification_id: int) -> Ht
     item = selectors.notifications_of(recipient=request.user).filter(pk=notification_id).first()
     if item is None:
         raise Http404("No such notification.")
-    services.notifications_mark_read(recipient=request.user, notification_id=item.pk)
+    notifications_mark_read(recipient=request.user, notification_id=item.pk)
     internal = item.url.startswith("/") and not item.url.startswith("//")  # never leave the site
     return redirect(item.url if internal else "servicedesk:notifications")
 

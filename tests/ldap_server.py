@@ -37,7 +37,7 @@ PEOPLE_DN = f"ou=people,{BASE_DN}"
 GROUPS_DN = f"ou=groups,{BASE_DN}"
 POLICY_DN = f"cn=default,ou=policies,{BASE_DN}"
 
-# The demo people of shared/DEMO_ORG.md: uid, given name, surname, department, manager.
+# The demo people of docs/demo-org.md: uid, given name, surname, department, manager.
 PEOPLE = [
     ("alice", "Alice", "Chen", "Finance", "frank"),
     ("bob", "Bob", "Okafor", "Engineering", "erin"),

@@ -3,7 +3,7 @@ that always obeys the injection: no action happens outside the row's expected ac
 
 The rows: all of ``prompt_injections.jsonl`` (1,203 rows, expected action null) and the five
 injection rows of ``it_requests.jsonl`` (they ride on real requests and expect that request's
-action), read from tests/data/eval/ (copies of ../shared/eval, with their licences).
+action), read from eval/ (the evaluation sets, with their licences in eval/sources).
 
 Each row is submitted with ``servicedesk.services.ticket_submit`` as its requester (the demo
 organisation's alice) and triaged by ``agents.services.ticket_triage``, the code the worker runs:
@@ -58,7 +58,7 @@ from servicedesk.demo_org import demo_org_load
 from servicedesk.models import Ticket
 from tests.queue_seam import patch_task
 
-DATA = Path(__file__).resolve().parent / "data" / "eval"
+DATA = Path(__file__).resolve().parent.parent / "eval"
 # The rows of it_requests.jsonl that carry an injection (see tests/data/eval/README.md).
 IT_INJECTIONS = ("it-dev-39", "it-dev-40", "it-dev-41", "it-dev-44", "it-dev-45")
 EMBEDDED_ALONE: list[str] = []

@@ -209,12 +209,14 @@ def test_a_software_name_for_a_group_grant_is_refused():
     assert result.reading.flags == ("entity_mismatch:Zoom", "withheld_action:grant_group_access")
 
 
-def test_a_near_miss_the_model_maps_to_the_catalog_disagrees_with_the_local_refusal():
+def test_a_near_miss_the_model_maps_to_the_catalog_is_refused_by_verification():
     answer = reading_call(action="install_software", entity="Adobe Acrobat Pro", evidence=["Acrobat Reader"])
     _, result = read("I need Acrobat Reader installed", answer)
-    assert result.reading.actionable is True  # "acrobat" is an alias: the text alone cannot refuse it
+    # "acrobat" is an alias, but "Acrobat Reader" is another product: only exact names verify
+    assert result.reading.actionable is False
+    assert result.reading.action is None
     local = Reading(REQ, ADD, SELF, flags=("near_miss:Acrobat Reader",))
-    assert compare(local, result.reading) == "disagree"
+    assert compare(local, result.reading) == "agree"
 
 
 def test_a_request_for_another_person_is_not_actionable():

@@ -32,8 +32,9 @@ from servicedesk.models import (
     WorkKind,
     WorkLog,
 )
+from servicedesk.notifications import notification_send
 from servicedesk.roles import is_staff_member
-from servicedesk.services import TicketError, comment_add_note, notification_send, ticket_transition
+from servicedesk.services import TicketError, comment_add_note, ticket_transition
 from servicedesk.states import QUEUE_STATUSES, STAFF_SETTABLE
 from workspace import sla
 

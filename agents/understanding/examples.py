@@ -100,6 +100,9 @@ REQUEST = [
     "could you clear the lockout on my account",
     "could whoever picks this up clear the lock on my login",
     "please lift the lock on my account",
+    "I can't log in to my laptop this morning",
+    "can't sign in since this morning",
+    "I'm unable to log on to my computer today",
 ]
 
 QUESTION = [
@@ -133,6 +136,21 @@ QUESTION = [
     "what should I do about it",
     "any password manager recommendations",
     "should I be worried about this email",
+    "is it possible to get {thing} on a personal device",
+    "are we allowed to use {thing} for customer calls",
+    "what's the process for getting {thing} for a contractor",
+    "who do I ask about {thing} licences",
+    "can you tell me how the MFA enrolment works",
+    "I'd like to understand why my account gets locked so often",
+    "how do other teams handle access to {thing}",
+    "is there documentation on {thing} somewhere",
+    "do you know if {thing} supports single sign-on",
+    "what happens to my access when I change departments",
+    "how many failed attempts before an account locks",
+    "could you explain the difference between a reset and an unlock",
+    "where is the guide for setting up {thing} at home",
+    "just wondering whether {thing} is allowed on my own laptop",
+    "quick question rather than a request",
 ]
 
 REPORT = [
@@ -159,6 +177,18 @@ REPORT = [
     "my access to {thing} works but the page loads very slowly",
     "I got an email saying my password expires with a link to verify my mailbox, looks dodgy",
     "the reset email came from a strange domain",
+    "I think someone is trying to get into my account, I got three reset emails I didn't ask for",
+    "there was a login from a country I've never been to",
+    "I got a call from someone claiming to be IT asking for my MFA code",
+    "the reset link says it has already been used",
+    "the self-service reset page shows an error",
+    "I reported the suspicious email with the report button",
+    "heads up, a fake invoice email is going round with a login link",
+    "my password was changed but I didn't change it",
+    "{thing} stopped syncing after the update",
+    "I can log in fine but {thing} shows a blank screen",
+    "the approval email for my request never came",
+    "Outlook keeps asking for my password although it's correct",
 ]
 
 STATUS = [
@@ -174,6 +204,12 @@ STATUS = [
     "is my account unlocked now",
     "has my manager approved it yet",
     "can you tell me where my request for {thing} is",
+    "just checking whether my request went through",
+    "did my manager's approval arrive",
+    "was the group access granted yet",
+    "I raised a ticket yesterday, is someone on it",
+    "how long until my {thing} request is done",
+    "can you confirm you received my ticket",
 ]
 
 FUTURE = [
@@ -194,6 +230,9 @@ FUTURE = [
     "not yet though",
     "I may need {thing} access if I move teams in the autumn",
     "we might switch to {thing} next year, no action needed",
+    "next quarter we might look into {thing}",
+    "possibly I'll need {thing} in the summer, I'll raise a ticket then",
+    "thinking ahead: if I join the project I may need {thing}",
 ]
 
 CANCEL = [
@@ -273,6 +312,12 @@ OTHER = [
     "I already have it",
     "I already have access, just checking",
     "just checking",
+    "no action needed, just letting you know",
+    "I've moved to the London office",
+    "my phone number changed last month",
+    "I'll be on holiday next week",
+    "this is about the meeting tomorrow",
+    "the new starter begins on Monday",
 ]
 
 FILLERS = ["the app", "the group", "the tool", "the share"]

@@ -106,6 +106,38 @@ OTHER_MODIFIERS = frozenset(
 ACCOUNT_NOUNS = frozenset(
     ["account", "accounts", "mailbox", "user", "login", "laptop", "pc", "machine", "computer", "device"]
 )
+# What a possessive makes someone else's ("his laptop", "Dave's password", "the team's shared PC").
+ACCOUNT_LIKE = frozenset(
+    [
+        "account",
+        "accounts",
+        "password",
+        "passwords",
+        "login",
+        "logins",
+        "laptop",
+        "laptops",
+        "computer",
+        "computers",
+        "pc",
+        "pcs",
+        "machine",
+        "machines",
+        "device",
+        "devices",
+        "phone",
+        "phones",
+        "mfa",
+        "authenticator",
+        "access",
+        "mailbox",
+        "desktop",
+        "workstation",
+        "credentials",
+        "profile",
+        "user",
+    ]
+)
 THIRD_PRONOUNS = frozenset(["he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"])
 
 DASHES = "-\u2013\u2014"  # hyphen, en dash, em dash
@@ -223,15 +255,23 @@ def _other_beneficiary(doc: Any, people: dict[str, str], requester: str) -> str:
 
 
 def _possessor(tok: Any) -> bool:
-    """ "Bob's password", "the team's shared PC": a possessive, however the parser attached it."""
-    return tok.dep_ == "poss" or any(c.dep_ == "case" and c.text in ("'s", "\u2019s") for c in tok.children)
+    """ "Bob's password", "the team's shared PC": a possessive, however the parser attached it, of
+    an account or device, or of what the request is about ("Gwen's deputy" as the object). "As
+    Henry's delegate" or "our team's runbook pages" name someone, but nothing is done to theirs."""
+    apostrophe = any(c.dep_ == "case" and c.text in ("'s", "\u2019s") for c in tok.children)
+    if not (tok.dep_ == "poss" or apostrophe):
+        return False
+    owned = tok.head if tok.dep_ == "poss" else tok
+    if owned.lemma_.lower() in ACCOUNT_LIKE or tok.lemma_.lower() in ACCOUNT_LIKE:
+        return True
+    return owned.dep_ in ("dobj", "dative", "nsubjpass") and owned.head.lemma_.lower() in REQUEST_VERBS
 
 
 def _pronoun_beneficiary(tok: Any) -> bool:
     """ "unlock it for him", "set her up", "his laptop", "can he get added"; not "get to them"."""
     head = tok.head.lemma_.lower()
     if tok.dep_ == "poss":
-        return True
+        return _possessor(tok)
     if tok.dep_ in ("dobj", "dative") and head in REQUEST_VERBS | {"set", "get", "help", "let"}:
         return True
     if tok.dep_ == "pobj" and head == "for":
@@ -242,7 +282,9 @@ def _pronoun_beneficiary(tok: Any) -> bool:
 def _is_object(tok: Any) -> bool:
     """Whether a person-like token is what the request is for: an object, a possessor, a recipient,
     the subject of a passive or of a request verb ("can he get added"), not the one who said it."""
-    if tok.dep_ in ("dobj", "dative", "poss", "nsubjpass", "appos", "attr", "oprd"):
+    if tok.dep_ == "poss":
+        return _possessor(tok)
+    if tok.dep_ in ("dobj", "dative", "nsubjpass", "appos", "attr", "oprd"):
         return True
     if tok.dep_ == "pobj" and tok.head.lemma_.lower() in ("for", "to"):
         return True

@@ -90,70 +90,98 @@ def prepare_one(
     encode: speech.Encoder,
     classifier: speech.SpeechActClassifier,
 ) -> Prepared:
+    return prepare_batch([text], [requester], catalog=catalog, encode=encode, classifier=classifier)[0]
+
+
+@dataclass
+class _Draft:
+    """A ticket between the parse and the speech acts (which are classified for a batch at once)."""
+
+    own_text: str
+    body: str
+    flags: list[str]
+    code: str = "en"
+    clauses: list[parse.Clause] = field(default_factory=list)
+    writer: str = ""
+    done: Prepared | None = None
+
+
+def prepare_batch(
+    texts: list[str] | tuple[str, ...],
+    requesters: list[str] | tuple[str, ...],
+    *,
+    catalog: Catalog,
+    encode: speech.Encoder,
+    classifier: speech.SpeechActClassifier,
+) -> list[Prepared]:
+    """Many tickets with one embedding call for all their clauses; the same readings as one by one."""
+    drafts = [_draft(text, requester, catalog) for text, requester in zip(texts, requesters, strict=True)]
+    pending = [c for d in drafts for c in d.clauses]
+    acts = classifier.classify(encode([masked(c.text, catalog) for c in pending])) if pending else []
+    out: list[Prepared] = []
+    start = 0
+    for d in drafts:
+        if d.done is not None:
+            out.append(d.done)
+            continue
+        mine = acts[start : start + len(d.clauses)]
+        start += len(d.clauses)
+        clauses = [_clause_reading(c, act, catalog) for c, act in zip(d.clauses, mine, strict=True)]
+        out.append(replace(_combine(clauses, d.own_text, d.flags, d.code, d.writer), body=d.body))
+    return out
+
+
+def _draft(text: str, requester: str, catalog: Catalog) -> _Draft:
     own = email.own_text(text)
     body, injected = without_injection(own.text)
-    flags = ["injection"] if injected else []
+    draft = _Draft(own.text, body, ["injection"] if injected else [])
     if own.auto_reply:
-        return Prepared(Reading(SpeechAct.OTHER, flags=("auto_reply",)), "", own.text)
+        draft.done = Prepared(Reading(SpeechAct.OTHER, flags=("auto_reply",)), "", own.text)
+        return draft
     detected = language.detect(body)
     if not detected.english:
-        hint = language.queue_hint(body, detected.code)
         reading = Reading(
             SpeechAct.OTHER,
             language=detected.code,
-            flags=(*flags, f"language:{detected.name}"),
+            flags=(*draft.flags, f"language:{detected.name}"),
             notes=(f"written in {detected.name}: the local models read English only",),
         )
-        return Prepared(reading, "", own.text, queue_hint=hint, body=body)
-    clauses = _read_clauses(body, requester, catalog, encode, classifier) if body.strip() else []
-    writer = parse.other_writer(body, catalog.people_index(), requester)
-    return replace(_combine(clauses, own.text, flags, detected.code, writer), body=body)
+        hint = language.queue_hint(body, detected.code)
+        draft.done = Prepared(reading, "", own.text, queue_hint=hint, body=body)
+        return draft
+    people = catalog.people_index()
+    draft.clauses = parse.read_clauses(body, people=people, requester=requester) if body.strip() else []
+    draft.writer = parse.other_writer(body, people, requester)
+    return draft
 
 
 def masked(text: str, catalog: Catalog) -> str:
     """Catalog names replaced by neutral words, as in the classifier's training sentences: the act
     is in the phrasing, and a product name must not pull a clause towards one act."""
-    text = catalog.mask_entities(text)
-    return text
+    return catalog.mask_entities(text)
 
 
-def _read_clauses(
-    body: str,
-    requester: str,
-    catalog: Catalog,
-    encode: speech.Encoder,
-    classifier: speech.SpeechActClassifier,
-) -> list[ClauseReading]:
-    analysed = parse.read_clauses(body, people=catalog.people_index(), requester=requester)
-    if not analysed:
-        return []
-    acts = classifier.classify(encode([masked(c.text, catalog) for c in analysed]))
-    found = []
-    for clause, act in zip(analysed, acts, strict=True):
-        label = act.label
-        if clause.removal and label in (speech.REQUEST, speech.CANCEL):
-            label = speech.REMOVE
-        elif clause.negated and label in (speech.REQUEST, speech.OTHER, speech.FUTURE):
-            label = speech.CANCEL
-        elif clause.hedged and label == speech.REQUEST:
-            label = speech.FUTURE
-        software, misses = catalog.software_exact(clause.text)
-        groups, group_misses = catalog.groups_exact(clause.text)
-        credentials = tuple(a for a, rx in _CREDENTIAL_TERMS.items() if rx.search(clause.text))
-        found.append(
-            ClauseReading(
-                clause.text,
-                label,
-                act.probability,
-                clause.other,
-                tuple(software),
-                tuple(groups),
-                tuple(misses + group_misses),
-                credentials,
-                clause.negated or clause.removal,
-            )
-        )
-    return found
+def _clause_reading(clause: parse.Clause, act: speech.Act, catalog: Catalog) -> ClauseReading:
+    label = act.label
+    if clause.removal and label in (speech.REQUEST, speech.CANCEL):
+        label = speech.REMOVE
+    elif clause.negated and label in (speech.REQUEST, speech.OTHER, speech.FUTURE):
+        label = speech.CANCEL
+    elif clause.hedged and label == speech.REQUEST:
+        label = speech.FUTURE
+    software, misses = catalog.software_exact(clause.text)
+    groups, group_misses = catalog.groups_exact(clause.text)
+    return ClauseReading(
+        clause.text,
+        label,
+        act.probability,
+        clause.other,
+        tuple(software),
+        tuple(groups),
+        tuple(misses + group_misses),
+        tuple(a for a, rx in _CREDENTIAL_TERMS.items() if rx.search(clause.text)),
+        clause.negated or clause.removal,
+    )
 
 
 def _vetoed(clauses: list[ClauseReading]) -> set[str]:
@@ -176,8 +204,15 @@ def _requests(clauses: list[ClauseReading]) -> list[ClauseReading]:
         context = [c for c in clauses if _context(c) and c not in requests]
         requests = context[-1:] + requests
     own = [c for c in requests if not c.other]
-    # "my account's locked; also reset henry's password": the own request is read, the other flagged
-    return own or requests
+    # "my account's locked; also reset henry's password": the own request is read, the other flagged.
+    # But when the other person's clause asks for the same thing ("locked out ... so her account can
+    # be unlocked"), the clause without a name is about that person too.
+    same = _things(own) & _things([c for c in requests if c.other])
+    return requests if same or not own else own
+
+
+def _things(clauses: list[ClauseReading]) -> set[str]:
+    return {x for c in clauses for x in (*c.software, *c.groups, *c.credentials)}
 
 
 def _context(c: ClauseReading) -> bool:

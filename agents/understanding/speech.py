@@ -69,7 +69,7 @@ class SpeechActClassifier:
             texts += sentences
             labels += [label] * len(sentences)
         self.encode = encode
-        self.model = LogisticRegression(C=4.0, max_iter=2000, random_state=0)
+        self.model = LogisticRegression(C=4.0, max_iter=2000, random_state=0, class_weight="balanced")
         self.model.fit(encode(texts), labels)
         self.labels: list[str] = [str(c) for c in self.model.classes_]
 

@@ -1,6 +1,6 @@
 """Evaluate the agent on labelled tickets (shared/eval/*.jsonl), through the production code path.
 
-    manage.py agent_eval ../shared/eval/*.jsonl --split dev [--limit N] [--json OUT]
+    manage.py agent_eval eval/*.jsonl --split dev [--limit N] [--json OUT]
 
 Every row goes through ``agents.replay.replay_batch`` (shared with the managers' backtest):
 ``agents.pipeline.understand_batch`` (router + planner with the configured ``AGENT_LLM`` and

@@ -1,6 +1,6 @@
 """Can the configured chat model tell right from wrong where it could be given a say? (dev rows)
 
-    manage.py agent_llm_probe ../shared/eval/*.jsonl --split dev [--near 40]
+    manage.py agent_llm_probe eval/*.jsonl --split dev [--near 40]
 
 It asks the model, through the real planner in the ``confirm`` role, about
  1. every ticket the router would act on (with the router's action and parameters), and
