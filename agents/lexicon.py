@@ -2,12 +2,12 @@
 what counts as asking for a catalog entity, and the words that name no object (a vague request).
 
 These encode what the catalog means, not the evaluation rows; the reading of speech act, negation,
-beneficiary and near-miss names lives in ``agents.understanding``.
+beneficiary and near-miss names lives in ``understanding``.
 """
 
 import re
 
-from agents.understanding.injection import is_injection, split_segments
+from understanding.injection import is_injection, split_segments
 
 GRANT, INSTALL = "grant_group_access", "install_software"
 RESET, UNLOCK, MFA = "reset_password", "unlock_account", "reset_mfa"

@@ -1,7 +1,7 @@
 """``AGENT_LLM_ROLE=read``: a capable chat model reads the ticket, code verifies, the two readings meet.
 
-The local understanding (``agents.understanding.reading`` + the router) and the model's verified
-structured reading (``agents.understanding.llm_reader``) are compared:
+The local understanding (``understanding.reading`` + the router) and the model's verified
+structured reading (``understanding.llm_reader``) are compared:
 - both find the same present own-account request: the proposal goes to governance;
 - only the model finds one, verified against the requester's own words (entity or alias in the
   text, the requester as beneficiary, a present request), and nothing local contradicts it: the
@@ -17,12 +17,12 @@ from dataclasses import replace
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from agents import planner, prompts
-from agents.catalog import Catalog
 from agents.planner import ESCALATE, PROPOSAL, QUESTION, Plan
 from agents.router import ACT, GRANT, INSTALL, RouterResult
-from agents.understanding.llm_reader import AGREE, MODEL_ONLY, ModelReading, compare, read_with_model
-from agents.understanding.reading import Prepared
-from agents.understanding.types import Reading
+from understanding.catalog import Catalog
+from understanding.llm_reader import AGREE, MODEL_ONLY, ModelReading, compare, read_with_model
+from understanding.reading import Prepared
+from understanding.types import Reading
 
 ENTITY_PARAM = {INSTALL: "software", GRANT: "group"}
 

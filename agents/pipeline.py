@@ -14,15 +14,16 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 
-from agents import llm, model_reading, planner
-from agents.catalog import Catalog, catalog_load
+from agents import model_reading, planner
 from agents.lexicon import prepare_text
 from agents.planner import PROPOSAL, QUESTION, Plan
 from agents.redact import redact, redact_all
 from agents.router import CREDENTIAL_ACTIONS, ESCALATE, Router, RouterResult, get_router
-from agents.understanding.reading import Prepared, prepare_batch
-from agents.understanding.types import Beneficiary, Polarity, SpeechAct
 from governance.types import Proposal
+from understanding import llm
+from understanding.catalog import Catalog, catalog_load
+from understanding.reading import Prepared, prepare_batch
+from understanding.types import Beneficiary, Polarity, SpeechAct
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,11 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from agents import llm, prompts
-from agents.catalog import Catalog
+from agents import prompts
 from agents.redact import redact_all
 from agents.router import ACT, ASK, ESCALATE, RouterResult
+from understanding import llm
+from understanding.catalog import Catalog
 
 PROPOSAL, QUESTION = "proposal", "question"
 ASK_TOOL, ESCALATE_TOOL = "ask_requester", "escalate"

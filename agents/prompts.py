@@ -8,8 +8,8 @@ sent as the content of the user turn, never formatted into the instructions.
 import re
 from typing import Any
 
-from agents.catalog import PRIVILEGED, Catalog
 from agents.router import GRANT, INSTALL, RESET, UNLOCK, RouterResult
+from understanding.catalog import PRIVILEGED, Catalog
 
 PROMPT_VERSION = "planner-2026-11-24.1"
 

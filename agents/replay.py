@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 
-from agents.catalog import Catalog
 from agents.pipeline import Understanding, understand_batch
 from agents.router import Router
 from governance.policy import DATABASE, PolicySource, decide
 from governance.types import Decision
+from understanding.catalog import Catalog
 
 
 @dataclass(frozen=True)

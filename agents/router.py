@@ -39,7 +39,6 @@ from agents.anchors import (
     QUEUE_ONLY,
     SOFTWARE_TEMPLATES,
 )
-from agents.catalog import PRIVILEGED, Catalog
 from agents.lexicon import (
     _ALREADY_RESET,
     _DISCLOSE,
@@ -62,8 +61,9 @@ from agents.lexicon import (
     is_vague,
     prepare_text,
 )
-from agents.understanding.speech import SpeechActClassifier
 from config.cpu import threads_per_process
+from understanding.catalog import PRIVILEGED, Catalog, catalog_load
+from understanding.speech import SpeechActClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class Router:
         """One batched embedding call for many tickets; each result carries its share of the time.
 
         ``understood[i]``: the text is already the request clauses of a ticket whose reading found
-        a present request for the requester's own account (``agents.understanding``), so the
+        a present request for the requester's own account (``understanding``), so the
         router's own request-intent and third-party gates are not applied again."""
         t0 = time.perf_counter()
         prepared = [prepare_text(t) for t in texts]
@@ -391,8 +391,6 @@ def get_router(catalog: Catalog | None = None) -> Router:
     already hold it.
     """
     global _router
-    from agents.catalog import catalog_load
-
     catalog = catalog or catalog_load()
     encode = get_encoder()
     with _lock:

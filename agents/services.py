@@ -8,7 +8,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from agents.llm import ModelUnavailable
 from agents.models import DECIDED_OUTCOMES, AgentRun
 from agents.pipeline import Understanding, understand
 from agents.planner import PROPOSAL, QUESTION
@@ -16,6 +15,7 @@ from agents.router import ACT, ASK
 from governance.dispatch import proposal_dispatch
 from servicedesk.models import AuthorKind, Comment, EscalationReason, Queue, Ticket, TicketStatus
 from servicedesk.services import ticket_ask_requester, ticket_escalate, ticket_triage_start
+from understanding.llm import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -195,5 +195,6 @@ def _detail(understanding: Understanding) -> str:
         return "the agent could not tell what is needed"
     if route.band == ACT:
         return "the language model did not confirm the request"
-    reasons = [r for r in route.reasons if r != "out of scope" and not r.startswith("no lexical")]
+    skip = ("out of scope", "confident")
+    reasons = [r for r in route.reasons if r not in skip and not r.startswith("no lexical")]
     return "; ".join(reasons)[:500]

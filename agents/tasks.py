@@ -10,13 +10,13 @@ from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 from django.utils import timezone
 
-from agents.llm import ModelUnavailable
 from agents.services import ticket_triage
 from config.cpu import pool_processes_set
 from core.queue import enqueue
 from governance.executor import executions_resend
 from servicedesk.models import Ticket, TicketStatus
 from servicedesk.services import TRIAGE_TASK
+from understanding.llm import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "core",
     "servicedesk",
     "governance",
+    "understanding",
     "agents",
     "workspace",
     "insights",

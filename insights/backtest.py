@@ -25,8 +25,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from agents.catalog import Catalog, catalog_load
-from agents.llm import ModelUnavailable
 from agents.models import DECIDED_OUTCOMES, AgentRun
 from agents.planner import QUESTION
 from agents.replay import Replayed, replay_batch
@@ -41,6 +39,8 @@ from insights.models import BacktestChange, BacktestRun, BacktestStatus, Backtes
 from insights.rollups import day_bounds
 from insights.whatif import WhatIf, WhatIfSource, whatif_catalog, whatif_router, whatifs_of
 from servicedesk.models import Ticket
+from understanding.catalog import Catalog, catalog_load
+from understanding.llm import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 

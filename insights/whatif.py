@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agents.catalog import Catalog
 from agents.router import Router, action_examples, get_encoder, get_router
 from governance.models import AgentControl, CatalogAction, DirectoryGroup, Execution, Software
 from governance.policy import PolicySource
 from insights.models import BacktestRun
+from understanding.catalog import Catalog
 
 # What-if changes ---------------------------------------------------------------------------------
 

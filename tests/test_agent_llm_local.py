@@ -9,10 +9,10 @@ import os
 
 import pytest
 
-from agents import llm
 from agents.planner import ESCALATE, QUESTION, plan
 from agents.prompts import ASK_TOOL, ESCALATE_TOOL, action_tool
 from tests.test_agent_router import demo_catalog, demo_router  # noqa: F401 - the shared fixture
+from understanding import llm
 
 pytestmark = pytest.mark.e2e
 

@@ -9,10 +9,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from agents import llm, prompts
+from agents import prompts
 from agents.planner import ESCALATE, PROPOSAL, QUESTION, plan
 from agents.prompts import PROMPT_VERSION
 from tests.test_agent_router import demo_catalog, demo_router  # noqa: F401 - the shared fixture
+from understanding import llm
 
 
 def call(name: str, **args: Any) -> AIMessage:

@@ -4,11 +4,19 @@ import numpy as np
 import pytest
 
 from agents import router as router_module
-from agents.catalog import ActionInfo, Catalog, GroupInfo, Person, SoftwareInfo, alias_pattern, catalog_load
 from agents.router import ACT, ASK, ESCALATE, Router, get_router
 from governance.demo import ACTIONS, GROUPS, SOFTWARE, demo_catalog_load
 from governance.models import Software
 from servicedesk.demo_org import PEOPLE, demo_org_load
+from understanding.catalog import (
+    ActionInfo,
+    Catalog,
+    GroupInfo,
+    Person,
+    SoftwareInfo,
+    alias_pattern,
+    catalog_load,
+)
 
 
 def demo_catalog() -> Catalog:

@@ -8,7 +8,6 @@ from django.contrib.auth.models import User
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from agents import llm
 from agents.models import AgentRun
 from agents.tasks import handle_ticket
 from core.audit import verify_chain
@@ -20,6 +19,7 @@ from servicedesk.demo_org import demo_org_load
 from servicedesk.models import AuthorKind, EscalationReason, Ticket, TicketStatus
 from tests.factories import TicketFactory
 from tests.queue_seam import patch_task
+from understanding import llm
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,6 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
-from agents.llm import ModelUnavailable
 from agents.models import AgentRun
 from core.audit import audit_record
 from core.models import AuditEvent
@@ -38,6 +37,7 @@ from servicedesk.models import Comment, Notification, StatusChange, Ticket, Tick
 from tests.factories import TicketFactory
 from tests.queue_seam import patch_task
 from tests.test_agent_triage import org  # noqa: F401
+from understanding.llm import ModelUnavailable
 
 pytestmark = pytest.mark.django_db
 

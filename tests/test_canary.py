@@ -5,7 +5,7 @@ what the API and the staff pages show of the agent's understanding.
 Every ticket goes through the real pipeline (``ticket_submit`` -> ``agents.services.ticket_triage``
 -> governance -> the executor) with ``AGENT_LLM_ROLE=confirm``, so the model is consulted on every
 ticket the router does not escalate; the model is a LangChain fake chat model behind the real
-``agents.llm`` entry point (``chat_model``, ``bind_tools``, ``invoke``) that records every message it
+``understanding.llm`` entry point (``chat_model``, ``bind_tools``, ``invoke``) that records every message it
 receives, or the real OpenAI client talking to a local stub server. Logs are every logger at DEBUG,
 as the configured console handler writes them.
 
@@ -34,7 +34,6 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from rest_framework.test import APIClient
 
-from agents import llm
 from agents.models import AgentRun
 from agents.pipeline import understand
 from agents.tasks import handle_ticket
@@ -46,6 +45,7 @@ from servicedesk import services
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import AuthorKind, EscalationReason, Ticket, TicketStatus
 from tests.queue_seam import patch_task
+from understanding import llm
 
 PASSWORD = "Canary-9f3k!Zq"
 PIN = "482913"

@@ -16,7 +16,6 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from agents import tasks
-from agents.llm import ModelUnavailable
 from agents.models import AgentRun
 from agents.pipeline import Understanding
 from agents.planner import PROPOSAL, Plan
@@ -33,6 +32,7 @@ from servicedesk.models import Ticket, TicketStatus
 from servicedesk.services import ticket_submit
 from tests.factories import TicketFactory
 from tests.queue_seam import patch_task
+from understanding.llm import ModelUnavailable
 
 pytestmark = pytest.mark.django_db
 needs_postgres = pytest.mark.skipif(

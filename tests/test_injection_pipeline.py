@@ -9,7 +9,7 @@ Each row is submitted with ``servicedesk.services.ticket_submit`` as its request
 organisation's alice) and triaged by ``agents.services.ticket_triage``, the code the worker runs:
 the real router (the packaged embedding model), ``AGENT_LLM_ROLE=confirm`` so the model is asked
 on every ticket the router does not escalate, governance, and the executor against the built-in
-directory. The model is the worst case, through the real ``agents.llm`` entry point:
+directory. The model is the worst case, through the real ``understanding.llm`` entry point:
 
 - pass 1, *obedient*: it calls the most dangerous action it is offered (group access, then
   software, then MFA, password, unlock) with the values offered, never a question or a hand-over
@@ -36,7 +36,6 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from agents import llm
 from agents import router as router_module
 from agents.models import AgentRun
 from agents.services import ticket_triage
@@ -57,6 +56,7 @@ from servicedesk import services
 from servicedesk.demo_org import demo_org_load
 from servicedesk.models import Ticket
 from tests.queue_seam import patch_task
+from understanding import llm
 
 DATA = Path(__file__).resolve().parent.parent / "eval"
 # The rows of it_requests.jsonl that carry an injection (see tests/data/eval/README.md).

@@ -1,16 +1,16 @@
 """AGENT_LLM_ROLE=read through the whole understanding (issue 13, behaviour 8): the local reading and
 a capable model's verified reading meet in ``agents.model_reading``. The model is a LangChain fake
-chat model returning scripted ``record_reading`` calls through the real ``agents.llm`` path."""
+chat model returning scripted ``record_reading`` calls through the real ``understanding.llm`` path."""
 
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
 
-from agents import llm
 from agents.pipeline import understand_batch
 from tests.test_agent_router import demo_catalog, demo_router  # noqa: F401 - the shared fixture
 from tests.test_understanding_llm import Failing, Scripted
+from understanding import llm
 
 
 def reading(**overrides: Any) -> AIMessage:

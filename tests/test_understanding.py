@@ -5,8 +5,8 @@ catalog. None of these sentences is taken from the evaluation sets."""
 import pytest
 
 from agents.pipeline import understand_batch
-from agents.understanding.types import Beneficiary, Polarity, SpeechAct
 from tests.test_agent_router import demo_catalog, demo_router  # noqa: F401 - the shared fixture
+from understanding.types import Beneficiary, Polarity, SpeechAct
 
 
 @pytest.fixture(autouse=True)

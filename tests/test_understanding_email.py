@@ -1,4 +1,4 @@
-"""The sender's own new words of an email-shaped ticket (agents/understanding/email.py).
+"""The sender's own new words of an email-shaped ticket (understanding/email.py).
 
 Hand-written examples: quoted replies and forwarded mail are context, never the request.
 """
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agents.understanding.email import OwnText, own_text
+from understanding.email import OwnText, own_text
 
 
 def test_quoted_reply_is_context_not_the_request():

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from agents.understanding import language
-from agents.understanding.language import Detected, detect, queue_hint
+from understanding import language
+from understanding.language import Detected, detect, queue_hint
 
 
 @pytest.mark.parametrize(

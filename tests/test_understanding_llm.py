@@ -1,4 +1,4 @@
-"""The model-backed reading (issue 13, behaviour 8) through the real ``agents.llm`` path, with
+"""The model-backed reading (issue 13, behaviour 8) through the real ``understanding.llm`` path, with
 LangChain's fake chat models scripting the answers: whatever the model says, code verifies it
 against the requester's words and the catalog, and never lets an unverified proposal act."""
 
@@ -11,11 +11,10 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from agents import llm
-from agents.catalog import ActionInfo, Catalog, GroupInfo, Person, SoftwareInfo
-from agents.understanding import llm_prompts
-from agents.understanding.llm_reader import compare, read_with_model, verify
-from agents.understanding.types import Beneficiary, Polarity, Reading, SpeechAct
+from understanding import llm, llm_prompts
+from understanding.catalog import ActionInfo, Catalog, GroupInfo, Person, SoftwareInfo
+from understanding.llm_reader import compare, read_with_model, verify
+from understanding.types import Beneficiary, Polarity, Reading, SpeechAct
 
 REQ, ADD, SELF = SpeechAct.REQUEST, Polarity.ADD, Beneficiary.SELF
 VERSION = llm_prompts.READER_PROMPT_VERSION

@@ -95,3 +95,14 @@ def test_a_requester_who_is_not_the_writer_is_never_acted_on(org, triage):  # no
     ticket = triage(_ticket(user, "This is Bob typing on Dave's laptop, please reset my password."))
     assert ticket.status == TicketStatus.ESCALATED
     _nothing_done(ticket, before)
+
+
+def test_the_employee_reads_plain_words_and_staff_read_the_agents_reasons(org, triage, client):  # noqa: F811
+    ticket = triage(_ticket(org["alice"], "I do NOT want Slack installed, please stop pushing it"))
+    assert ticket.escalation_detail.startswith("not a present request (cancel)")
+    client.force_login(org["alice"])
+    page = client.get(f"/tickets/{ticket.pk}/").content.decode()
+    assert "Your request has been passed to the Software team" in page
+    assert "not a present request" not in page and "confident" not in page
+    client.force_login(org["ivan"])
+    assert "not a present request (cancel)" in client.get(f"/staff/tickets/{ticket.pk}/").content.decode()

@@ -25,8 +25,6 @@ from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from agents import llm
-from agents.catalog import catalog_load
 from agents.pipeline import understand
 from agents.replay import Replayed, replay_batch
 from agents.router import get_router
@@ -35,6 +33,8 @@ from governance.models import CatalogAction
 from governance.policy import decide
 from governance.types import Outcome
 from servicedesk.demo_org import PEOPLE, demo_org_load
+from understanding import llm
+from understanding.catalog import catalog_load
 
 CHUNK = 512
 ACTS = {Outcome.EXECUTE, Outcome.NEEDS_APPROVAL}

@@ -20,11 +20,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from agents import llm, planner
-from agents.catalog import catalog_load
+from agents import planner
 from agents.management.commands.agent_eval import demo_org
 from agents.router import ACT, GRANT, INSTALL, RouterResult, get_router
 from config.cpu import threads_per_process
+from understanding import llm
+from understanding.catalog import catalog_load
 
 
 class Command(BaseCommand):

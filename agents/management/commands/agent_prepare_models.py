@@ -3,8 +3,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from agents import llm
 from agents.router import get_encoder
+from understanding import llm
 
 
 class Command(BaseCommand):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.understanding import examples
+from understanding import examples
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
 

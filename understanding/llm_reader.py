@@ -1,7 +1,7 @@
 """The ticket's reading from a capable chat model, verified against the text by code (issue 13, 8).
 
 The model proposes; code checks. ``read_with_model`` asks the model, through the one LangChain entry
-point (``agents.llm``), to call ``record_reading`` once, parses the answer strictly (one retry after
+point (``understanding.llm``), to call ``record_reading`` once, parses the answer strictly (one retry after
 a malformed one) and returns it already passed through ``verify``. ``verify`` is deterministic and
 never trusts the model: the action must be an enabled catalog action, the entity a catalog name
 that the requester actually wrote (by the catalog's own alias matching), a privileged group is
@@ -19,11 +19,11 @@ from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from agents import llm
-from agents.catalog import PRIVILEGED, Catalog
-from agents.redact import redact_all
-from agents.understanding import llm_prompts as prompts
-from agents.understanding.types import Beneficiary, Polarity, Reading, SpeechAct
+from core.redact import redact_all
+from understanding import llm
+from understanding import llm_prompts as prompts
+from understanding.catalog import PRIVILEGED, Catalog
+from understanding.types import Beneficiary, Polarity, Reading, SpeechAct
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ Change ``READER_PROMPT_VERSION`` with any change here; runs record it.
 import re
 from typing import Any
 
-from agents.catalog import Catalog
-from agents.understanding.types import Beneficiary, Polarity, SpeechAct
+from understanding.catalog import Catalog
+from understanding.types import Beneficiary, Polarity, SpeechAct
 
 READER_PROMPT_VERSION = "reader-2026-12-02.1"
 

@@ -15,6 +15,8 @@ import re
 from dataclasses import asdict, dataclass
 from functools import cached_property
 
+from governance.models import CatalogAction, DirectoryGroup, Software
+
 PRIVILEGED = "privileged"
 
 # After a software name, a word that makes it another product or edition ("Tableau Server").
@@ -284,8 +286,6 @@ class Catalog:
 def catalog_load() -> Catalog:
     """The catalog, groups, software and people from the database (a few small queries)."""
     from django.contrib.auth import get_user_model
-
-    from governance.models import CatalogAction, DirectoryGroup, Software
 
     actions = tuple(
         ActionInfo(

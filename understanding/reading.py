@@ -17,10 +17,10 @@ The router then reads only the request clauses, and ``Reading`` says what may st
 import re
 from dataclasses import dataclass, field, replace
 
-from agents.catalog import Catalog
-from agents.understanding import email, language, parse, speech
-from agents.understanding.injection import without_injection
-from agents.understanding.types import Beneficiary, Polarity, Reading, SpeechAct
+from understanding import email, language, parse, speech
+from understanding.catalog import Catalog
+from understanding.injection import without_injection
+from understanding.types import Beneficiary, Polarity, Reading, SpeechAct
 
 _CREDENTIAL_TERMS = {
     "reset_mfa": re.compile(r"\b(mfa|2fa|two[- ]factor|multi[- ]factor|authenticator|second factor)\b", re.I),

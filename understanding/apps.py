@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class UnderstandingConfig(AppConfig):
+    name = "understanding"
+    verbose_name = "Understanding"
