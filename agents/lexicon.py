@@ -256,6 +256,8 @@ _DISCLOSE = re.compile(
             r"\b(print|spell|reveal|share|repeat|list|write out|type out)\b[^.?!]{0,20}\b(the|your|its)\s+"
             + _CREDENTIAL_NOUNS,
             r"\bwhat('?s| is| are)\s+(the|your)\s+(pass ?words?|secrets?|passcodes?)\b",
+            # "your password" in a ticket is the agent's or IT's, never the requester's own
+            r"\byour\s+(pass ?words?|passcodes?|pass ?phrases?)\b",
         ]
     ),
     re.IGNORECASE,

@@ -5,7 +5,6 @@ evaluation measures the code that runs in production: router, planner with the c
 ``AGENT_LLM``, and the typed proposal handed to governance.
 """
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -80,9 +79,6 @@ class Understanding:
         }
 
 
-_OWN = re.compile(r"\b(my|me|mine|i|i'm|i've|myself)\b", re.IGNORECASE)
-
-
 def reading_record(prepared: Prepared) -> dict[str, Any]:
     """What the agent understood, for staff and the audit trail: the speech act, for whom, the
     language, flags (injection, near-miss names, quoted requests) and each clause's act."""
@@ -126,9 +122,10 @@ def apply_reading(route: RouterResult, prepared: Prepared, wanted: bool) -> Rout
     if not wanted:
         notes = r.notes or ("nothing asked",)
         return replace(route, band=ESCALATE, params={}, reasons=(*notes, *route.reasons))
-    if "injection" in r.flags and route.action in CREDENTIAL_ACTIONS and not _OWN.search(prepared.routed):
-        # Beside injected text, an account action needs the requester's own account in their words.
-        reason = f"{route.action} beside injection-like text, without the requester's own account named"
+    if "injection" in r.flags and route.action in CREDENTIAL_ACTIONS and route.band != ESCALATE:
+        # A ticket that also tries to instruct the agent is a red flag: an account action in it is
+        # checked by a person. Catalog software and groups still go through governance as asked.
+        reason = f"{route.action} requested beside injection-like text: a person checks"
         return replace(route, band=ESCALATE, params={}, reasons=(reason, *route.reasons))
     cancelled = [x for x in (route.action, *route.params.values()) if x and x in prepared.vetoed]
     if route.band != ESCALATE and cancelled:
