@@ -29,6 +29,7 @@ from agents import prompts
 from agents.redact import redact_all
 from agents.router import ACT, ASK, ESCALATE, RouterResult
 from understanding import llm
+from understanding.budget import Budget
 from understanding.catalog import Catalog
 
 PROPOSAL, QUESTION = "proposal", "question"
@@ -55,31 +56,6 @@ class Plan:
     tokens_estimated: bool = False
     seconds: float = 0.0
     error: str = ""
-
-
-@dataclass
-class _Budget:
-    max_calls: int
-    max_tokens: int
-    calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    estimated: bool = False
-    seconds: float = 0.0
-
-    def spend(self, result: llm.CallResult) -> None:
-        self.calls += 1
-        self.tokens_in += result.tokens_in
-        self.tokens_out += result.tokens_out
-        self.estimated = self.estimated or result.estimated
-        self.seconds += result.seconds
-
-    def exhausted(self) -> str:
-        if self.calls >= self.max_calls:
-            return f"model call limit ({self.max_calls}) reached"
-        if self.tokens_in + self.tokens_out >= self.max_tokens:
-            return f"token limit ({self.max_tokens}) reached"
-        return ""
 
 
 def confidence_of(route: RouterResult) -> float:
@@ -119,7 +95,7 @@ def plan(
     tools = _tools(route, catalog)
     names = [t["function"]["name"] for t in tools]
     messages: list[BaseMessage] = [SystemMessage(prompts.SYSTEM), HumanMessage(prompts.ticket_message(route))]
-    budget = _Budget(max_calls, max_tokens)
+    budget = Budget(max_calls, max_tokens)
     runnable = llm.bind_tools(model, tools)
     failure = ""
     for attempt in range(2):  # the first answer, and one retry after a malformed one
@@ -220,7 +196,7 @@ def _interpret(route: RouterResult, catalog: Catalog, base: Plan, call: dict[str
     return Plan(QUESTION, reasons=(*route.reasons, f"model leans to {name}"), question=question)
 
 
-def _stamp(plan_: Plan, budget: _Budget, model_name: str) -> Plan:
+def _stamp(plan_: Plan, budget: Budget, model_name: str) -> Plan:
     return replace(
         plan_,
         model=model_name,

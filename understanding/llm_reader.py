@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from core.redact import redact_all
 from understanding import llm
 from understanding import llm_prompts as prompts
+from understanding.budget import Budget
 from understanding.catalog import PRIVILEGED, Catalog
 from understanding.types import Beneficiary, Polarity, Reading, SpeechAct
 
@@ -53,31 +54,6 @@ class ModelReading:
     seconds: float = 0.0
 
 
-@dataclass
-class _Budget:
-    max_calls: int
-    max_tokens: int
-    calls: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    estimated: bool = False
-    seconds: float = 0.0
-
-    def spend(self, result: llm.CallResult) -> None:
-        self.calls += 1
-        self.tokens_in += result.tokens_in
-        self.tokens_out += result.tokens_out
-        self.estimated = self.estimated or result.estimated
-        self.seconds += result.seconds
-
-    def exhausted(self) -> str:
-        if self.calls >= self.max_calls:
-            return f"model call limit ({self.max_calls}) reached"
-        if self.tokens_in + self.tokens_out >= self.max_tokens:
-            return f"token limit ({self.max_tokens}) reached"
-        return ""
-
-
 class _Malformed(ValueError):
     """The model's answer is not one well-formed call of ``record_reading``."""
 
@@ -107,7 +83,7 @@ def read_with_model(
         HumanMessage(prompts.ticket_message(text, requester=requester, language=language)),
     ]
     messages = base
-    budget = _Budget(max_calls, max_tokens)
+    budget = Budget(max_calls, max_tokens)
     runnable = llm.bind_tools(model, [tool])
     problem = ""
     for _attempt in range(2):  # the first answer, and one retry after a malformed one
@@ -138,7 +114,7 @@ def read_with_model(
     return _stamp(ModelReading(None, problem=problem), budget, model, model_name)
 
 
-def _stamp(result: ModelReading, budget: _Budget, model: BaseChatModel, model_name: str) -> ModelReading:
+def _stamp(result: ModelReading, budget: Budget, model: BaseChatModel, model_name: str) -> ModelReading:
     return replace(
         result,
         model=model_name or llm.model_label(model) or type(model).__name__,
