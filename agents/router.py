@@ -1,21 +1,13 @@
-"""The embedding router: ticket text -> act / ask / escalate, with candidates, parameters and a queue.
+"""The embedding router: the request clauses of a ticket -> act / ask / escalate, with candidates,
+parameters and a queue. Deterministic, no LLM. It decides what the planner (and so the LLM) may
+choose from: the LLM never sees a tool the router did not allow.
 
-Deterministic, no LLM, ~10 ms a ticket. It decides what the planner (and so the LLM) may choose
-from: the LLM never sees a tool the router did not allow.
-
-For one ticket:
- 1. split the text into segments and drop the ones that look like prompt injection (role spoofing,
-    "ignore previous instructions", pseudo-markup...); the rest is routed, ``injection`` is recorded;
- 2. normalise abbreviations and embed (all-MiniLM-L6-v2 by default, setting ``EMBEDDING_MODEL``);
- 3. score each catalog action (top-k mean cosine to its examples: the generic ones in ``anchors``,
-    the catalog's ``example_requests`` and description, and templates filled with every software
-    and group name and alias) and the out-of-scope anchors;
- 4. extract parameters by catalog names and aliases, spot other people named in the text;
- 5. decide with thresholds and lexical gates. The gates encode what the catalog means, not the
-    evaluation rows: a credential action needs its own vocabulary ("password", "locked" + an IT
-    object, "MFA"), and the two entity actions need a request for the entity ("install", "need",
-    "licence"... for software; "access", "add me", "join"... for a group), because a catalog name
-    alone ("the Slack forum") is not a request for it.
+It reads what ``understanding.reading`` left of the ticket (a present request for the requester's
+own account, injection removed), normalises abbreviations, embeds it (all-MiniLM-L6-v2), scores each
+catalog action against its examples (``anchors``, the catalog's own examples, and templates filled
+with every software and group name and alias) and the out-of-scope anchors, reads the parameters by
+exact catalog names (near misses refused), and decides with thresholds and the gates of ``lexicon``:
+a credential action needs its own vocabulary, an entity action a request for the entity.
 
 The result is a proposal only: governance still applies tiers, approvals and protected accounts.
 The router nevertheless refuses what the catalog says the agent never does (privileged groups,
