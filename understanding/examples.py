@@ -103,6 +103,10 @@ REQUEST = [
     "I can't log in to my laptop this morning",
     "can't sign in since this morning",
     "I'm unable to log on to my computer today",
+    "I need a licence for {thing}",
+    "I'd like a licence for {thing} please",
+    "I need a {thing} licence for my work",
+    "need a licence for {thing}",
 ]
 
 QUESTION = [
