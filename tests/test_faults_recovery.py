@@ -223,7 +223,7 @@ def test_the_agent_dispatching_a_ticket_does_not_block_the_requesters_next_ticke
     alice = org["alice"]
     ticket = _triaging(alice)
 
-    def dispatch(hold: threading.Event, release: threading.Event) -> None:
+    def run_dispatch(hold: threading.Event, release: threading.Event) -> None:
         real_decide = dispatch.decide
 
         def decide_then_wait(*args, **kwargs):
@@ -238,7 +238,7 @@ def test_the_agent_dispatching_a_ticket_does_not_block_the_requesters_next_ticke
             dispatch.proposal_dispatch(ticket_id=ticket.pk, proposal=Proposal("install_software", dict(ZOOM)))
 
     hold, release = threading.Event(), threading.Event()
-    thread = _in_other_session(dispatch, hold=hold, release=release)
+    thread = _in_other_session(run_dispatch, hold=hold, release=release)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '3s'")
