@@ -79,13 +79,6 @@ _STATE = re.compile(
     r"\b(is|are|was|were|has been|have been)\s+(already\s+)?(installed|working|running|set up|enabled)\b",
     re.IGNORECASE,
 )
-# "I know my password, I just need the lock cleared": an unlock, not a reset.
-_KNOWS_PASSWORD = re.compile(
-    r"\b((i |i've |i have )?found|i (do |still )?know|i remember(ed)?|i('ve| have) got) (my|the) "
-    r"(right |correct |new |current )?pass ?word\b",
-    re.IGNORECASE,
-)
-
 # the requester already changed it: a sync/troubleshooting issue, not a reset request
 _ALREADY_RESET = re.compile(
     r"\b(i|i've|i have)\s+(already\s+|just\s+)?(reset|changed|updated)\s+(my|the)\s+password\b"

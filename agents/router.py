@@ -36,7 +36,6 @@ from agents.lexicon import (
     _DISCLOSE,
     _EVIDENCE,
     _INSTALL_WORDS,
-    _KNOWS_PASSWORD,
     _LOGIN_PROBLEM,
     _REQUEST_INTENT,
     _RESET_WORDS,
@@ -55,6 +54,7 @@ from agents.lexicon import (
 )
 from config.cpu import threads_per_process
 from understanding.catalog import PRIVILEGED, Catalog, catalog_load
+from understanding.reading import KNOWS_PASSWORD
 from understanding.speech import SpeechActClassifier
 
 logger = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ class Router:
                 if close and find(clean) and _REQUEST_INTENT[action].search(clean):
                     best, second = action, ranked[0] if ranked[0] != action else ranked[1]
                     break
-        if best == RESET and _KNOWS_PASSWORD.search(clean) and sc.get(UNLOCK, 0.0) >= t.ask:
+        if best == RESET and KNOWS_PASSWORD.search(clean) and sc.get(UNLOCK, 0.0) >= t.ask:
             best, second = UNLOCK, RESET
             return best, second, True
         # reset_password and unlock_account are near neighbours: explicit words decide a close call
@@ -285,7 +285,7 @@ class Router:
             return {}, f"{action} requested alongside injection-like text"
         if action == RESET and _DISCLOSE.search(clean):
             return {}, "asks to be told a password: the agent only sends reset links"
-        if action == RESET and _KNOWS_PASSWORD.search(clean):
+        if action == RESET and KNOWS_PASSWORD.search(clean):
             return {}, "the requester knows the password: an unlock, not a reset"
         if action == RESET and _ALREADY_RESET.search(clean):
             return {}, "password already changed: troubleshooting, not a reset"

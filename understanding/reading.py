@@ -28,8 +28,9 @@ _CREDENTIAL_TERMS = {
     "unlock_account": re.compile(r"\b(unlock\w*|locked|lockout|lock(ed)? out)\b", re.I),
 }
 
-# "Found the right password in my notes": whatever else the ticket says, not a reset.
-_KNOWS_PASSWORD = re.compile(
+# "Found the right password in my notes", "I know my password": whatever else the ticket says, an
+# unlock rather than a reset (the router's lexicon uses the same pattern).
+KNOWS_PASSWORD = re.compile(
     r"\b((i |i've |i have )?found|i (do |still )?know|i remember(ed)?|i('ve| have) got) (my|the) "
     r"(right |correct |new |current )?pass ?word\b",
     re.IGNORECASE,
@@ -251,7 +252,7 @@ def _combine(
         flags=tuple(flags),
         notes=tuple(_notes(act, polarity, others, misses)),
     )
-    knows = [c for c in clauses if c not in requests and _KNOWS_PASSWORD.search(c.text)]
+    knows = [c for c in clauses if c not in requests and KNOWS_PASSWORD.search(c.text)]
     routed = ". ".join(c.text for c in [*requests, *knows])
     return Prepared(reading, routed, own_text, tuple(clauses), frozenset(vetoed))
 
